@@ -1,0 +1,93 @@
+"""Asyncio building blocks of the runner: a token bucket for rate limits, a timeout
+that never loses a cancel, and "run these, and cancel them all if one fails".
+
+Providers meter per minute but also dislike bursts, so the bucket holds ten
+seconds of budget. A request larger than the bucket (a 100K-token prompt under a
+low tokens/min limit) waits for a full bucket and then goes, leaving a debt that
+later requests wait out; otherwise it could never be sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+BURST_S = 10.0
+
+
+class TokenBucket:
+    """Refills ``per_minute / 60`` units a second up to ``BURST_S`` seconds' worth."""
+
+    def __init__(
+        self,
+        per_minute: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        if per_minute <= 0:
+            raise ValueError("per_minute must be > 0")
+        self.rate = per_minute / 60.0
+        self.capacity = max(1.0, self.rate * BURST_S)
+        self.level = self.capacity
+        self._clock = clock
+        self._sleep = sleep
+        self._last = clock()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self._clock()
+        self.level = min(self.capacity, self.level + (now - self._last) * self.rate)
+        self._last = now
+
+    async def acquire(self, amount: float = 1.0) -> None:
+        """Wait until ``amount`` units are available (in arrival order), then take them."""
+        async with self._lock:
+            need = min(amount, self.capacity)
+            self._refill()
+            while self.level < need - 1e-9:
+                await self._sleep((need - self.level) / self.rate)
+                self._refill()
+            self.level -= amount
+
+
+async def with_timeout(coro: Coroutine[Any, Any, T], timeout: float) -> T:
+    """``asyncio.wait_for`` without its flaw before 3.12: when a cancel (Ctrl-C) meets
+    an answer that just arrived, wait_for returns the answer and loses the cancel."""
+    task = asyncio.ensure_future(coro)
+    try:
+        done, _ = await asyncio.wait({task}, timeout=timeout)
+    except BaseException:
+        await _stop(task)
+        raise
+    if not done:
+        await _stop(task)
+        raise asyncio.TimeoutError
+    return task.result()
+
+
+async def _stop(task: asyncio.Future[Any]) -> None:
+    task.cancel()
+    await asyncio.wait({task})
+    if not task.cancelled():
+        task.exception()  # retrieved: a late failure of a cancelled call is not news
+
+
+async def all_or_cancel(coros: Sequence[Coroutine[Any, Any, None]]) -> None:
+    """Run concurrently; the first failure (or our own cancellation) cancels the rest."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]

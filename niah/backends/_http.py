@@ -1,0 +1,226 @@
+"""Shared plumbing of the HTTP backends: keys, options, one POST and one error mapping.
+
+Every provider failure is translated into the ``niah.errors`` tree here, once, so
+the runner can retry what is worth retrying and record the rest:
+
+    httpx.TimeoutException                      -> Transient "timeout"
+    httpx.TransportError (connect, read, drop)  -> Transient "connection"
+    httpx.DecodingError (bad gzip, charset)     -> Transient "bad_response"
+    429                                         -> Transient "rate_limit" (+ retry_after)
+    408, 409, 5xx, 529                          -> Transient "server_error"
+    400/413 saying the prompt is too long       -> Permanent "context_length_exceeded"
+    401, 403                                    -> Permanent "auth"
+    404                                         -> Permanent "not_found"
+    other 3xx/4xx                               -> Permanent "bad_request"
+    200 with unparsable JSON or no answer       -> Transient "bad_response"
+
+Backends never retry: the runner does, once, for all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
+from typing import Any, ClassVar
+
+import httpx
+
+from niah.backends.base import Backend, Message, Request
+from niah.config import ModelSpec
+from niah.errors import ConfigError, ModelError, PermanentModelError, TransientModelError
+
+DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=30.0)
+"""Long-context prompts can take minutes; the runner may enforce a shorter limit."""
+MESSAGE_LIMIT = 300
+REDACTED = "***"
+
+PROBE_REQUEST = Request(messages=[Message(role="user", content="")], seed=0)
+"""Builds a body at construction so bad ``options`` fail before a run starts."""
+
+_CONTEXT_PATTERNS = re.compile(
+    r"context[ _-]?(length|window|size)|too long|maximum context|too many tokens"
+    r"|exceeds the maximum number of tokens",
+    re.IGNORECASE,
+)
+_CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error", "string_above_max_length"}
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;}]+")
+_URL_KEY = re.compile(r"(?i)([?&](?:key|api_key|api-key)=)[^&\s\"']+")
+
+
+def resolve_api_key(spec: ModelSpec, defaults: Sequence[str], *, required: bool) -> str | None:
+    """The key from ``spec.api_key_env`` or the provider's usual variables.
+
+    Missing keys fail at construction, so the CLI exits 2 before any trial runs.
+    """
+    names = [spec.api_key_env] if spec.api_key_env else list(defaults)
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if value:
+            return value
+    if required or spec.api_key_env:
+        listed = " or ".join(names)
+        raise ConfigError("model.api_key_env", f"environment variable {listed} is not set")
+    return None
+
+
+def check_base_url(url: str) -> str:
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError("model.base_url", f"must start with http:// or https://, got {url!r}")
+    return url.rstrip("/")
+
+
+def merge_options(body: dict[str, Any], options: Mapping[str, Any], path: str = "") -> None:
+    """Add pass-through ``model.options`` to a body; never override what niah sets."""
+    for key, value in options.items():
+        if key not in body:
+            body[key] = value
+        elif isinstance(body[key], dict) and isinstance(value, Mapping):
+            merge_options(body[key], value, f"{path}{key}.")
+        else:
+            raise ConfigError(
+                f"model.options.{path}{key}", "is set by niah from the run settings; remove it"
+            )
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """Remove keys and bearer tokens (servers may echo request headers into errors)."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    text = _BEARER.sub(rf"\1{REDACTED}", text)
+    return _URL_KEY.sub(rf"\1{REDACTED}", text)
+
+
+def one_line(text: str, secrets: Sequence[str]) -> str:
+    """Redacted before truncation, so no fragment of a key can survive the cut."""
+    text = " ".join(redact(text, secrets).split())
+    return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
+
+
+def parse_retry_after(headers: httpx.Headers, now: datetime | None = None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return max(0.0, (when - (now or datetime.now(timezone.utc))).total_seconds())
+
+
+def error_details(response: httpx.Response) -> tuple[str, str | None]:
+    """(message, code) from OpenAI, Anthropic, Gemini, llama.cpp or FastAPI error bodies."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text or response.reason_phrase, None
+    error = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(error, dict):
+        message = error.get("message") or error.get("detail") or str(body)
+        code = error.get("code") if isinstance(error.get("code"), str) else None
+        code = code or error.get("type") or error.get("status")
+        return str(message), str(code) if code else None
+    return str(error), None
+
+
+def status_error(provider: str, response: httpx.Response, secrets: Sequence[str]) -> ModelError:
+    """The niah error for a non-2xx response."""
+    status = response.status_code
+    message, code = error_details(response)
+    text = one_line(f"{provider} {status}: {message}", secrets)
+    if status == 429:
+        if code == "insufficient_quota":  # OpenAI: out of credit; waiting will not help
+            return PermanentModelError(text, kind="insufficient_quota", status=status)
+        retry_after = parse_retry_after(response.headers)
+        return TransientModelError(text, kind="rate_limit", status=status, retry_after=retry_after)
+    if status in (408, 409) or status >= 500:
+        retry_after = parse_retry_after(response.headers)
+        return TransientModelError(
+            text, kind="server_error", status=status, retry_after=retry_after
+        )
+    if status in (400, 413) and (code in _CONTEXT_CODES or _CONTEXT_PATTERNS.search(message)):
+        return PermanentModelError(text, kind="context_length_exceeded", status=status)
+    kind = {401: "auth", 403: "auth", 404: "not_found"}.get(status, "bad_request")
+    return PermanentModelError(text, kind=kind, status=status)
+
+
+def transport_error(provider: str, exc: httpx.RequestError, secrets: Sequence[str]) -> ModelError:
+    """Timeouts, failed or dropped connections; an undecodable body is a bad response."""
+    kind = "bad_response"
+    if isinstance(exc, httpx.TimeoutException):
+        kind = "timeout"
+    elif isinstance(exc, httpx.TransportError):
+        kind = "connection"
+    detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return TransientModelError(one_line(f"{provider} {kind}: {detail}", secrets), kind=kind)
+
+
+def bad_response(provider: str, what: str, status: int = 200) -> TransientModelError:
+    return TransientModelError(f"{provider} {status}: {what}", kind="bad_response", status=status)
+
+
+def as_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class HTTPBackend(Backend):
+    """A backend that POSTs JSON; owns its client unless one is injected (tests)."""
+
+    default_base_url: ClassVar[str] = ""
+
+    def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
+        super().__init__(spec)
+        self._client = client
+        self._owns_client = client is None
+        self._secrets: list[str] = []
+        self.base_url = check_base_url(spec.base_url or self.default_base_url)
+
+    def _remember_secret(self, key: str | None) -> str | None:
+        if key:
+            self._secrets.append(key)
+        return key
+
+    async def post_json(
+        self, url: str, headers: Mapping[str, str], body: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """POST and return the JSON object, or raise the mapped ``ModelError``."""
+        provider = self.spec.provider
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT)
+        try:
+            response = await self._client.post(url, headers=dict(headers), json=dict(body))
+        except httpx.RequestError as exc:
+            raise transport_error(provider, exc, self._secrets) from exc
+        if not 200 <= response.status_code < 300:
+            raise status_error(provider, response, self._secrets)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise bad_response(provider, "response is not valid JSON") from exc
+        if not isinstance(data, dict):
+            raise bad_response(provider, "response is not a JSON object")
+        return data
+
+    async def aclose(self) -> None:
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"id": self.spec.id, "base_url": self.base_url}

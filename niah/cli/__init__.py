@@ -1,0 +1,1 @@
+"""The ``niah`` command line: one module per command."""

@@ -1,0 +1,69 @@
+"""``niah build``: write every trial's prompt as JSON lines (for audits or other harnesses)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from niah.cli.common import add_experiment_args, experiment_from_args
+from niah.errors import UserError
+from niah.haystack.builder import PromptBuilder
+from niah.plan import plan
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "build", help="build every trial's prompt into a JSONL file; sends nothing"
+    )
+    add_experiment_args(p)
+    p.add_argument("--out", required=True, help="output .jsonl file")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    experiment = experiment_from_args(args)
+    out = Path(args.out)
+    if out.is_dir():
+        raise UserError(f"--out: {out} is a folder; give a .jsonl file path")
+    if not out.parent.exists():
+        raise UserError(f"--out: folder {out.parent} does not exist")
+    trials = plan(experiment)
+    count = 0
+    # written to a temporary file and renamed: an interrupted build leaves no torn file
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for model in experiment.model:
+                builder = PromptBuilder(experiment, model)
+                for trial in trials:
+                    bp = builder.build(trial)  # one at a time: never all in memory
+                    row = {
+                        "trial_id": trial.trial_id,
+                        "model": model.id,
+                        "tokenizer": builder.tokenizer.name,
+                        "context_length": trial.context_length,
+                        "depth_percent": trial.depth_percent,
+                        "actual_depth_percent": bp.actual_depth_percent,
+                        "repeat": trial.repeat,
+                        "seed": trial.seed,
+                        "context_tokens": bp.context_tokens,
+                        "prompt_tokens": bp.prompt_tokens,
+                        "question": bp.question,
+                        "needles": [asdict(n) for n in bp.needles],
+                        "messages": bp.messages,
+                        "context": bp.context,
+                        "prompt_sha256": bp.prompt_sha256,
+                    }
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    count += 1
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    print(f"wrote {count} prompts to {out}")
+    return 0

@@ -1,0 +1,57 @@
+"""``niah plan``: the grid, its sizes and its estimated cost, before anything is sent."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from niah.cli.common import add_experiment_args, experiment_from_args
+from niah.haystack.builder import PromptBuilder
+from niah.plan import plan
+from niah.pricing import estimate
+
+
+def add_parser(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "plan", help="show the grid, prompt sizes and estimated cost; sends nothing"
+    )
+    add_experiment_args(p)
+    p.set_defaults(handler=run)
+
+
+def _k(n: float) -> str:
+    return f"{n / 1000:g}K" if n >= 1000 else f"{n:g}"
+
+
+def run(args: argparse.Namespace) -> int:
+    experiment = experiment_from_args(args)
+    trials = plan(experiment)
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
+    lengths = experiment.grid.lengths()
+    depths = experiment.grid.depths()
+    console.print(f"[bold]{experiment.name}[/bold]: {len(lengths)} lengths x {len(depths)} depths "
+                  f"x {experiment.grid.repeats} repeats = {len(trials)} trials per model, "
+                  f"{experiment.total_needles} needle(s) per trial")
+    console.print(f"lengths: {', '.join(_k(x) for x in lengths)}")
+    console.print(f"depths:  {', '.join(f'{d:g}%' for d in depths)}")
+    table = Table("model", "tokenizer", "trials", "prompt tokens", "largest prompt",
+                  "max output", "est. cost (USD)")
+    for model in experiment.model:
+        builder = PromptBuilder(experiment, model)
+        longest = max(trials, key=lambda t: t.context_length)
+        largest = builder.build(longest)
+        est = estimate(experiment, trials, builder, model)
+        cost = "unknown" if est.cost_usd is None else f"{est.cost_usd:.4f}"
+        table.add_row(model.id, builder.tokenizer.name, str(est.trials), f"{est.prompt_tokens:,}",
+                      f"{largest.prompt_tokens:,}", f"{est.max_output_tokens:,}", cost)
+        note = builder.source.description
+        if builder.corpus.repeats > 1:
+            note += f", repeated {builder.corpus.repeats:.1f}x to fill the longest context"
+        console.print(f"haystack for {model.id}: {note}; template overhead "
+                      f"{largest.prompt_tokens - largest.context_tokens} tokens")
+    console.print(table)
+    return 0

@@ -1,0 +1,138 @@
+"""``niah run``: send every trial to the model(s), store scored rows, show recall."""
+
+from __future__ import annotations
+
+import argparse
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from niah.backends.base import Message, Request
+from niah.cache import ResponseCache, request_key
+from niah.cli.common import add_experiment_args, experiment_from_args
+from niah.config import Experiment
+from niah.plan import plan, prefix_order
+from niah.pricing import cost, price_for
+from niah.progress import RichProgress, human_tokens, money
+from niah.rows import ResultRow
+from niah.runner import default_builder, stored_trials
+from niah.runner import run as run_experiment
+from niah.store import RESULTS_FILE, load_rows, resolve_run_dir
+
+
+def add_parser(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "run", help="run an experiment: send each trial, score it, store a row",
+        description="Send every trial of CONFIG to each model and append one scored row per "
+        "trial to DIR/results.jsonl. An interrupted run resumes where it stopped.",
+    )
+    add_experiment_args(parser)
+    parser.add_argument(
+        "--out", metavar="DIR",
+        help="run directory (default: results/<name>/<UTC time>/, or the latest run of the "
+        "same experiment, which is resumed)",
+    )
+    parser.add_argument("--fresh", action="store_true",
+                        help="start a new run directory instead of resuming")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="build every prompt, show what would be sent; send and write nothing")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    experiment = experiment_from_args(args)
+    out = Console()
+    if args.dry_run:
+        dry_run(experiment, args.out, args.fresh, out)
+        return 0
+    run_dir = resolve_run_dir(experiment, args.out, args.fresh)
+    err = Console(stderr=True)
+    try:
+        with RichProgress(err) as bar:
+            run_experiment(experiment, run_dir, fresh=args.fresh, progress=bar)
+    except KeyboardInterrupt:
+        err.print(f"interrupted: finished rows are kept in {run_dir}; run the same command "
+                  "to resume")
+        raise
+    summary(experiment, run_dir, out)
+    return 0
+
+
+def _mean(values: list[float]) -> str:
+    return f"{sum(values) / len(values):.2f}" if values else "-"
+
+
+def summary(experiment: Experiment, run_dir: Path, out: Console) -> None:
+    """Recall (mean score of answered trials) by context length, one line per model."""
+    wanted = [m.id for m in experiment.model]
+    rows = [r for r in load_rows(run_dir) if r.model in wanted]
+    lengths = sorted({r.context_length for r in rows})
+    table = Table(title="recall by context length", title_justify="left")
+    table.add_column("model", overflow="fold")
+    for name in [*map(human_tokens, lengths), "all", "errors", "cost"]:
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    by_model: dict[str, list[ResultRow]] = defaultdict(list)
+    for row in rows:
+        by_model[row.model].append(row)
+    for model in wanted:
+        mine = by_model.get(model, [])
+        scores: dict[int, list[float]] = defaultdict(list)
+        for r in mine:
+            if r.score is not None and r.error is None:
+                scores[r.context_length].append(r.score)
+        spent: float | None = 0.0
+        for r in mine:
+            if r.error is None and not r.cached:
+                spent = None if spent is None or r.cost_usd is None else spent + r.cost_usd
+        errors = sum(r.error is not None for r in mine)
+        cells = [_mean(scores[n]) for n in lengths]
+        table.add_row(model, *cells, _mean([s for v in scores.values() for s in v]),
+                      str(errors), money(spent))
+    out.print(table)
+    out.print(f"results: {run_dir / RESULTS_FILE}")
+
+
+def dry_run(experiment: Experiment, out_dir: str | None, fresh: bool, out: Console) -> None:
+    """Build every pending prompt and count what would be sent; write nothing."""
+    trials = prefix_order(plan(experiment))
+    run_dir = resolve_run_dir(experiment, out_dir, fresh)
+    stored = {} if fresh else stored_trials(run_dir)
+    cache = ResponseCache(readonly=True) if experiment.run.cache else None
+    max_tokens = experiment.run.max_tokens
+    table = Table(title=f"dry run: nothing sent, nothing written ({run_dir})",
+                  caption=f"cost assumes every answer uses run.max_tokens={max_tokens}",
+                  title_justify="left", caption_justify="left")
+    table.add_column("model", overflow="fold")
+    for name in ("trials", "stored", "cached", "to send", "prompt tokens", "cost at most"):
+        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    try:
+        for spec in experiment.model:
+            builder = default_builder(experiment, spec)
+            done = stored.get(spec.id, set())
+            pending = [t for t in trials if t.trial_id not in done]
+            hits = tokens = 0
+            spend: float | None = 0.0
+            for trial in pending:
+                bp = builder.build(trial)
+                request = Request(
+                    messages=[Message.model_validate(m) for m in bp.messages],
+                    max_tokens=max_tokens, temperature=experiment.run.temperature,
+                    seed=experiment.seed, prompt_tokens=bp.prompt_tokens,
+                )
+                if cache is not None and cache.get(request_key(spec, request)) is not None:
+                    hits += 1
+                    continue
+                tokens += bp.prompt_tokens
+                one = cost(price_for(spec, experiment.pricing, bp.prompt_tokens),
+                           bp.prompt_tokens, max_tokens)
+                spend = None if one is None or spend is None else spend + one
+            sent = len(pending) - hits
+            table.add_row(spec.id, str(len(trials)), str(len(trials) - len(pending)), str(hits),
+                          str(sent), f"{tokens:,}", money(spend))
+    finally:
+        if cache is not None:
+            cache.close()
+    out.print(table)

@@ -1,0 +1,423 @@
+"""The experiment config: YAML in, a validated ``Experiment`` out.
+
+Every model forbids unknown keys, so a typo is an error, never silently ignored.
+Validation errors become one ``ConfigError`` line ``path.to.field: message``.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from niah.errors import ConfigError
+
+MAX_CONTEXT_LENGTH = 100_000_000
+"""Larger lengths are typos (no model or haystack is near this)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelSpec(_Strict):
+    """A model under test: ``provider/model`` plus how to reach it."""
+
+    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+/.+$", description="`provider/model`")
+    base_url: str | None = None
+    """Endpoint for HTTP backends (required by ``openai-compatible``)."""
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Name of the environment variable holding the key; the key itself never goes in configs."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """Backend-specific options (e.g. ``n_threads`` for llamacpp, ``mode: completions``)."""
+    context_window: int | None = Field(default=None, gt=0)
+    """The model's context window in tokens, to reject lengths that cannot fit."""
+
+    @property
+    def provider(self) -> str:
+        return self.id.split("/", 1)[0]
+
+    @property
+    def name(self) -> str:
+        return self.id.split("/", 1)[1]
+
+
+def _model_spec(value: Any) -> Any:
+    return {"id": value} if isinstance(value, str) else value
+
+
+class HaystackSpec(_Strict):
+    """Where haystack text comes from."""
+
+    kind: Literal["generated", "noise", "files"] = "generated"
+    seed: int = 0
+    """Seed of the prose generator (``generated``)."""
+    path: str | None = None
+    """Folder of .txt/.md files (``files``); relative paths resolve against the config file."""
+    filler: str | None = None
+    """Override the repeated filler text of ``noise``."""
+
+    @model_validator(mode="after")
+    def _path_for_files(self) -> HaystackSpec:
+        if self.kind == "files" and not self.path:
+            raise ValueError("path is required when kind is 'files'")
+        return self
+
+
+class ValueSpec(_Strict):
+    """How a needle's answer value is chosen."""
+
+    kind: Literal["fixed", "random_number", "random_word", "uuid"] = "random_number"
+    value: str | None = None
+    """The answer for ``fixed``."""
+    digits: int = Field(default=7, ge=1, le=30)
+    """Digits of ``random_number`` (no leading zero)."""
+
+    @model_validator(mode="after")
+    def _fixed_has_value(self) -> ValueSpec:
+        if self.kind == "fixed" and not self.value:
+            raise ValueError("value is required when kind is 'fixed'")
+        return self
+
+
+class NeedleSpec(_Strict):
+    """One needle (or ``count`` needles of the same shape)."""
+
+    text: str = Field(min_length=1)
+    """The sentence to insert; ``{value}`` is replaced by the answer."""
+    question: str = Field(default="", description="The question whose answer is the value")
+    value: ValueSpec | None = None
+    """Answer generator; omit for a needle without ``{value}`` whose answer is ``answer``."""
+    answer: str | None = None
+    """Expected answer when ``value`` is not given (e.g. gkamradt's sandwich needle)."""
+    count: int = Field(default=1, ge=1, le=10_000)
+    """How many needles of this shape, each with its own value."""
+    depth_percent: float | None = Field(default=None, ge=0, le=100)
+    """Pin this needle's depth instead of using the grid's."""
+    key: str | None = None
+    """Optional label substituted for ``{key}`` in text and question (RULER multi-key)."""
+
+    @model_validator(mode="after")
+    def _answer_known(self) -> NeedleSpec:
+        if "{value}" in self.text and self.value is None:
+            object.__setattr__(self, "value", ValueSpec())
+        if self.value is None and not self.answer:
+            raise ValueError("give value (for a {value} needle) or answer")
+        if self.value is not None and "{value}" not in self.text:
+            raise ValueError("text must contain {value} when value is given")
+        if self.count > 1 and (self.value is None or self.value.kind == "fixed"):
+            raise ValueError("count > 1 needs a random value so each needle differs")
+        return self
+
+
+class RangeSpec(_Strict):
+    """An evenly spaced range, like numpy's linspace/geomspace."""
+
+    min: float
+    max: float
+    num: int = Field(ge=1, le=1000)
+    spacing: Literal["linear", "log", "sigmoid"] = "linear"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RangeSpec:
+        if self.max < self.min:
+            raise ValueError("max must be >= min")
+        return self
+
+    def values(self) -> list[float]:
+        if self.num == 1:
+            return [self.min]
+        steps = [i / (self.num - 1) for i in range(self.num)]
+        if self.spacing == "linear":
+            return [self.min + (self.max - self.min) * t for t in steps]
+        if self.spacing == "log":
+            if self.min <= 0:
+                raise ValueError("log spacing needs min > 0")
+            lo, hi = math.log(self.min), math.log(self.max)
+            return [math.exp(lo + (hi - lo) * t) for t in steps]
+        # sigmoid: denser near both ends, where retrieval usually changes (gkamradt's option)
+        k = 6.0
+        s = [1 / (1 + math.exp(-k * (2 * t - 1))) for t in steps]
+        s0, s1 = s[0], s[-1]
+        return [self.min + (self.max - self.min) * (v - s0) / (s1 - s0) for v in s]
+
+
+class GridSpec(_Strict):
+    """The sweep: context lengths x depths x repeats."""
+
+    context_lengths: list[int] | RangeSpec = Field(default_factory=lambda: [1000, 2000, 4000])
+    """Context tokens (haystack + needles) in the model's tokenizer."""
+    depth_percents: list[float] | RangeSpec = Field(
+        default_factory=lambda: RangeSpec(min=0, max=100, num=5)
+    )
+    """Needle depth: 0 = start of the context, 100 = after the last haystack sentence."""
+    repeats: int = Field(default=1, ge=1, le=1000)
+    """Trials per cell, each with fresh needle values."""
+    length_includes_prompt: bool = False
+    """RULER semantics: the whole prompt (template + question) fits in the length."""
+
+    @field_validator("context_lengths")
+    @classmethod
+    def _lengths_ok(cls, v: list[int] | RangeSpec) -> list[int] | RangeSpec:
+        values = v.values() if isinstance(v, RangeSpec) else v
+        if not values:
+            raise ValueError("at least one context length is needed")
+        for x in values:
+            if x < 16:
+                raise ValueError(f"context length {x} is below the minimum of 16 tokens")
+            if x > MAX_CONTEXT_LENGTH:
+                raise ValueError(f"context length {x} exceeds {MAX_CONTEXT_LENGTH:,} tokens")
+        return v
+
+    @field_validator("depth_percents")
+    @classmethod
+    def _depths_ok(cls, v: list[float] | RangeSpec) -> list[float] | RangeSpec:
+        values = v.values() if isinstance(v, RangeSpec) else v
+        if not values:
+            raise ValueError("at least one depth is needed")
+        for x in values:
+            if not 0 <= x <= 100:
+                raise ValueError(f"depth {x} is outside 0..100")
+        return v
+
+    def lengths(self) -> list[int]:
+        values = self.context_lengths
+        raw = values.values() if isinstance(values, RangeSpec) else values
+        out: list[int] = []
+        for x in raw:
+            n = round(x)
+            if n not in out:
+                out.append(n)
+        return sorted(out)
+
+    def depths(self) -> list[float]:
+        values = self.depth_percents
+        raw = values.values() if isinstance(values, RangeSpec) else values
+        out: list[float] = []
+        for x in raw:
+            d = round(float(x), 4)
+            if d not in out:
+                out.append(d)
+        return sorted(out)
+
+
+DEFAULT_SYSTEM = "You are a helpful assistant. Answer the question using only the document."
+DEFAULT_TEMPLATE = (
+    "<document>\n{context}\n</document>\n\n"
+    "{question} Answer in one short sentence, using only the document."
+)
+
+
+class PromptSpec(_Strict):
+    """How the context and question become chat messages."""
+
+    system: str | None = DEFAULT_SYSTEM
+    """System message; null sends none."""
+    template: str = DEFAULT_TEMPLATE
+    """User message; must contain ``{context}`` and ``{question}``."""
+    question: str | None = None
+    """Overrides the needles' own questions (useful with many needles)."""
+
+    @field_validator("template")
+    @classmethod
+    def _placeholders(cls, v: str) -> str:
+        for name in ("{context}", "{question}"):
+            if name not in v:
+                raise ValueError(f"template must contain {name}")
+        return v
+
+
+class ScoringSpec(_Strict):
+    """How a response is scored against the needles' answers."""
+
+    kind: Literal["contains", "exact", "regex"] = "contains"
+    pattern: str | None = None
+    """For ``regex``: a pattern with ``{answer}`` where the escaped answer goes."""
+
+
+class RunSpec(_Strict):
+    """How requests are sent. Applies to every model of the experiment."""
+
+    max_tokens: int = Field(default=64, ge=1, le=100_000)
+    """Output tokens per answer; below 32 truncates many correct answers."""
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    concurrency: int = Field(default=4, ge=1, le=1024)
+    """In-flight requests per model (local backends force 1)."""
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    tokens_per_minute: float | None = Field(default=None, gt=0)
+    max_retries: int = Field(default=6, ge=0, le=100)
+    timeout_s: float = Field(default=600.0, gt=0)
+    """Per-request timeout."""
+    max_error_rate: float = Field(default=0.5, ge=0, le=1)
+    """Abort once this fraction of finished trials failed (checked after ``min_trials``)."""
+    min_trials_before_abort: int = Field(default=10, ge=1)
+    cache: bool = True
+    """Reuse stored responses for identical requests (never pay twice for a cell)."""
+
+
+class Price(_Strict):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+    cached_input: float | None = Field(default=None, ge=0)
+
+
+class Experiment(_Strict):
+    """A whole needle-in-a-haystack experiment."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.\-]+$", max_length=100)
+    description: str = ""
+    model: list[ModelSpec] = Field(min_length=1)
+    """One model or a list; a string is an id, a mapping is a full ``ModelSpec``."""
+    tokenizer: str = "auto"
+    haystack: HaystackSpec = Field(default_factory=HaystackSpec)
+    needles: list[NeedleSpec] = Field(min_length=1, max_length=1000)
+    grid: GridSpec = Field(default_factory=GridSpec)
+    prompt: PromptSpec = Field(default_factory=PromptSpec)
+    scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    run: RunSpec = Field(default_factory=RunSpec)
+    pricing: dict[str, Price] = Field(default_factory=dict)
+    """Per model id, overrides the built-in price table."""
+    seed: int = 0
+    base_dir: str = Field(default=".", exclude=True)
+    """Folder that relative paths resolve against (the config file's folder)."""
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _models(cls, v: Any) -> Any:
+        if isinstance(v, (str, dict)):
+            v = [v]
+        if isinstance(v, list):
+            return [_model_spec(x) for x in v]
+        return v
+
+    @field_validator("needles", mode="before")
+    @classmethod
+    def _needle_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, dict) else v
+
+    @field_validator("tokenizer")
+    @classmethod
+    def _tokenizer_form(cls, v: str) -> str:
+        if v == "auto" or v.split(":", 1)[0] in ("tiktoken", "hf", "llamacpp"):
+            if v != "auto" and not v.split(":", 1)[1:] or v.endswith(":"):
+                raise ValueError(f"{v!r} names no encoding or file")
+            return v
+        raise ValueError(
+            f"unknown tokenizer {v!r}: use auto, tiktoken:NAME, hf:PATH/tokenizer.json "
+            "or llamacpp:PATH.gguf"
+        )
+
+    @model_validator(mode="after")
+    def _unique_models(self) -> Experiment:
+        ids = [m.id for m in self.model]
+        if len(set(ids)) != len(ids):
+            raise ValueError("model: the same model id is listed twice")
+        return self
+
+    def resolve_path(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else Path(self.base_dir) / p
+
+    @property
+    def total_needles(self) -> int:
+        return sum(n.count for n in self.needles)
+
+
+def _error_path(loc: tuple[int | str, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts.append(f"[{item}]")
+        elif item in ("list[int]", "RangeSpec", "list[float]", "function-after[_ordered(), RangeSpec]"):
+            continue
+        elif "[" in str(item) and "(" in str(item):
+            continue  # pydantic union branch labels
+        else:
+            parts.append(("." if parts else "") + str(item))
+    return "".join(parts) or "config"
+
+
+def config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
+    """The first validation error as one ``path: message`` line."""
+    err = exc.errors()[0]
+    path = _error_path(tuple(err["loc"]))
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    if prefix:
+        path = f"{prefix}{path}" if path != "config" else prefix.rstrip(".: ")
+    return ConfigError(path, msg)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found") from None
+    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.__class__.__name__}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(str(path), f"{where}{problem}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), "must be a YAML mapping of experiment settings")
+    return data
+
+
+def load_experiment(source: str | Path | dict[str, Any], **overrides: Any) -> Experiment:
+    """Load and validate an experiment from a YAML path or a dict.
+
+    ``overrides`` are dotted paths (``grid.repeats=3``) applied before validation.
+    """
+    if isinstance(source, dict):
+        data = dict(source)
+        data.setdefault("base_dir", ".")
+    else:
+        path = Path(source)
+        data = _read_yaml(path)
+        if "base_dir" in data:
+            raise ConfigError("base_dir", "unknown key")
+        data["base_dir"] = str(path.parent)
+    for dotted, value in overrides.items():
+        apply_override(data, dotted, value)
+    try:
+        return Experiment.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc) from None
+
+
+def apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """Set ``a.b.c`` in a nested dict, creating mappings on the way."""
+    keys = dotted.split(".")
+    if not all(keys):
+        raise ConfigError(dotted, "override path has an empty part")
+    node = data
+    for key in keys[:-1]:
+        child = node.get(key)
+        if child is None:
+            child = node[key] = {}
+        if not isinstance(child, dict):
+            raise ConfigError(dotted, f"{key} is not a mapping")
+        node = child
+    node[keys[-1]] = value
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``grid.repeats=3`` -> ("grid.repeats", 3); the value is parsed as YAML (safely)."""
+    if "=" not in text:
+        raise ConfigError("--set", f"expected KEY=VALUE, got {text!r}")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw else ""
+    except yaml.YAMLError:
+        raise ConfigError(f"--set {key}", "value is not valid YAML") from None
+    return key.strip(), value

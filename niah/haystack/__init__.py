@@ -1,0 +1,1 @@
+"""Haystack sources (generated, noise, files, fetched corpora), corpus cache and builder."""

@@ -1,0 +1,246 @@
+"""A tokenized corpus: text bytes, token ids, token byte offsets, sentence boundaries.
+
+Each (source, tokenizer) corpus is tokenized once and cached on disk as numpy arrays
+keyed by a content hash; building a prompt is then slicing and joining.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from niah.haystack.sources import Source
+from niah.tokenizers import Tokenizer
+
+log = logging.getLogger("niah")
+
+CORPUS_VERSION = 1
+PARAGRAPH_SEP = "\n\n"
+_CHUNK_CHARS = 1 << 16
+_WS = np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)
+_SENTENCE_END = re.compile(rb"[.!?][\"')\]]*(?=\s)\s*")
+
+
+def cache_dir() -> Path:
+    """Where corpora and responses are cached (``NIAH_CACHE_DIR`` overrides)."""
+    env = os.environ.get("NIAH_CACHE_DIR")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "niah"
+
+
+@dataclass
+class Corpus:
+    """A token stream with the byte offset of every token and its sentence starts."""
+
+    data: bytes
+    """UTF-8 text of the whole (possibly repeated) corpus."""
+    ids: np.ndarray
+    offsets: np.ndarray
+    """``offsets[i]`` is the byte where token ``i`` starts; ``offsets[-1] == len(data)``."""
+    bounds: np.ndarray
+    """Sorted token indices where a sentence starts (0 and ``len(ids)`` included)."""
+    unique_tokens: int
+    """Tokens before the source repeats (== ``len(ids)`` when it does not)."""
+    lower: bytes
+    """Lower-cased unique text, for checking that answers are absent."""
+
+    @functools.cached_property
+    def space_bounds(self) -> np.ndarray:
+        """Sentence starts whose text begins with one space then a non-space (" Next")."""
+        first = self.offsets[self.bounds[:-1]]
+        raw = np.frombuffer(self.data, dtype=np.uint8)
+        second = np.minimum(first + 1, len(raw) - 1)
+        ok = (raw[first] == 0x20) & ~np.isin(raw[second], _WS)
+        return self.bounds[:-1][ok]
+
+    @functools.cached_property
+    def end_bounds(self) -> np.ndarray:
+        """Sentence boundaries right after the punctuation (not after whitespace)."""
+        raw = np.frombuffer(self.data, dtype=np.uint8)
+        at = self.offsets[self.bounds[1:]] - 1
+        ok = ~np.isin(raw[at], _WS)
+        return np.concatenate(([0], self.bounds[1:][ok]))
+
+    @functools.cached_property
+    def para_bounds(self) -> np.ndarray:
+        """Sentence starts with no whitespace before the text (paragraph starts)."""
+        raw = np.frombuffer(self.data, dtype=np.uint8)
+        at = np.minimum(self.offsets[self.bounds], len(raw) - 1)
+        return self.bounds[~np.isin(raw[at], _WS)]
+
+    @property
+    def n_tokens(self) -> int:
+        return len(self.ids)
+
+    @property
+    def repeats(self) -> float:
+        return len(self.ids) / max(self.unique_tokens, 1)
+
+    def text(self, start: int, end: int) -> str:
+        """The text of tokens ``[start, end)``."""
+        return self.data[self.offsets[start] : self.offsets[end]].decode("utf-8", "replace")
+
+
+def _encode_chunks(tokenizer: Tokenizer, chunks: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and byte start offsets of the concatenated chunks."""
+    ids_parts: list[np.ndarray] = []
+    off_parts: list[np.ndarray] = []
+    base = 0
+    with_offsets = getattr(tokenizer, "encode_batch_offsets", None)
+    if with_offsets is not None:
+        for text, (ids, starts) in zip(chunks, with_offsets(chunks)):
+            ids_parts.append(np.asarray(ids, dtype=np.int64))
+            off_parts.append(np.asarray(starts, dtype=np.int64) + base)
+            base += len(text.encode())
+    else:
+        lengths: np.ndarray = tokenizer.byte_lengths  # type: ignore[attr-defined]
+        batch = getattr(tokenizer, "encode_batch", None)
+        encoded = batch(chunks) if batch else [tokenizer.encode(c) for c in chunks]
+        for text, ids_list in zip(chunks, encoded):
+            ids = np.asarray(ids_list, dtype=np.int64)
+            sizes = lengths[ids]
+            starts = np.concatenate(([0], np.cumsum(sizes)[:-1])) + base
+            ids_parts.append(ids)
+            off_parts.append(starts)
+            nbytes = len(text.encode())
+            if int(sizes.sum()) != nbytes:
+                raise AssertionError(f"{tokenizer.name}: token bytes do not add up")
+            base += nbytes
+    ids_all = np.concatenate(ids_parts) if ids_parts else np.zeros(0, np.int64)
+    offsets = np.concatenate([*off_parts, [base]]).astype(np.int64)
+    return ids_all.astype(np.int32), offsets
+
+
+def _sentence_bounds(data: bytes, offsets: np.ndarray) -> np.ndarray:
+    """Token indices where a token starts exactly at a sentence boundary.
+
+    Both the end of the punctuation and the end of the whitespace after it are
+    candidates; whichever a token starts at (" Next" vs ".\\n\\n" + "Next") counts.
+    """
+    cands: list[int] = [0]
+    for m in _SENTENCE_END.finditer(data):
+        cands.append(m.start() + len(m.group().rstrip()))
+        cands.append(m.end())
+    cands.append(len(data))
+    cand = np.unique(np.asarray(cands, dtype=np.int64))
+    idx = np.searchsorted(offsets, cand)
+    ok = (idx < len(offsets)) & (offsets[np.minimum(idx, len(offsets) - 1)] == cand)
+    return np.unique(idx[ok])
+
+
+def _chunks(paragraphs: list[str]) -> list[str]:
+    """Paragraph groups of ~64 KB, each ending with the separator (stable junctions)."""
+    out: list[str] = []
+    cur: list[str] = []
+    size = 0
+    for p in paragraphs:
+        cur.append(p + PARAGRAPH_SEP)
+        size += len(p) + 2
+        if size >= _CHUNK_CHARS:
+            out.append("".join(cur))
+            cur, size = [], 0
+    if cur:
+        out.append("".join(cur))
+    return out
+
+
+def _bucket(n_tokens: int) -> int:
+    """Round up so nearby sizes share one cached corpus."""
+    size = 1 << 14
+    while size < n_tokens:
+        size <<= 1
+    return size
+
+
+def _cache_path(key: str) -> Path:
+    return cache_dir() / "corpus" / f"{key}.npz"
+
+
+def _load(path: Path) -> dict[str, Any] | None:
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError, EOFError):
+        return None
+
+
+def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]
+        os.replace(tmp, path)
+    except OSError as exc:  # a cache is an optimisation: never fail a build over it
+        log.warning("corpus cache not written (%s): %s", path, exc)
+
+
+def _tokenize_unique(source: Source, tokenizer: Tokenizer, min_tokens: int) -> dict[str, Any]:
+    """Tokenize enough of the source (all of a finite one), cached on disk."""
+    want = _bucket(min_tokens)
+    key_parts = [str(CORPUS_VERSION), source.key, tokenizer.name]
+    if not source.finite:
+        key_parts.append(str(want))
+    key = hashlib.sha256("|".join(key_parts).encode()).hexdigest()[:32]
+    path = _cache_path(key)
+    cached = _load(path)
+    if cached is not None:
+        return cached
+    paragraphs: list[str] = []
+    if source.finite:
+        paragraphs = list(source.paragraphs())
+    else:
+        chars = 0
+        target_chars = want * 5  # prose runs about 4.5 chars a token; checked below
+        for p in source.paragraphs():
+            paragraphs.append(p)
+            chars += len(p) + 2
+            if chars >= target_chars:
+                break
+    chunks = _chunks(paragraphs)
+    ids, offsets = _encode_chunks(tokenizer, chunks)
+    data = "".join(chunks).encode()
+    bounds = _sentence_bounds(data, offsets)
+    arrays = {
+        "data": np.frombuffer(data, dtype=np.uint8),
+        "ids": ids,
+        "offsets": offsets,
+        "bounds": bounds,
+    }
+    _save(path, arrays)
+    return arrays
+
+
+def load_corpus(source: Source, tokenizer: Tokenizer, min_tokens: int) -> Corpus:
+    """A corpus of at least ``min_tokens`` tokens, repeating a finite source if needed."""
+    arrays = _tokenize_unique(source, tokenizer, min_tokens)
+    data = arrays["data"].tobytes()
+    ids, offsets, bounds = arrays["ids"], arrays["offsets"], arrays["bounds"]
+    n = len(ids)
+    if n == 0:
+        from niah.errors import HaystackError
+
+        raise HaystackError(f"haystack: {source.description} holds no tokens")
+    lower = data.lower()
+    if n >= min_tokens:
+        return Corpus(data, ids, offsets, bounds, n, lower)
+    reps = -(-min_tokens // n)
+    if not source.finite:  # generation under-shot the estimate: ask for more
+        return load_corpus(source, tokenizer, min_tokens * 2)
+    log.info("haystack %s repeated %d times to reach %d tokens", source.description, reps, min_tokens)
+    nbytes = len(data)
+    tiled_offsets = np.concatenate(
+        [offsets[:-1] + r * nbytes for r in range(reps)] + [np.array([reps * nbytes])]
+    )
+    tiled_bounds = np.unique(np.concatenate([bounds + r * n for r in range(reps)]))
+    return Corpus(
+        data * reps, np.tile(ids, reps), tiled_offsets, tiled_bounds, n, lower
+    )

@@ -1,0 +1,158 @@
+"""Needle values: seeded per trial, distinct within a trial, absent from the haystack."""
+
+from __future__ import annotations
+
+import random
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from niah.config import Experiment, NeedleSpec, ValueSpec
+from niah.errors import HaystackError
+
+# Concrete, uncommon nouns for ``random_word``; none occurs in niah's generated prose.
+WORDS = (
+    "abacus", "albatross", "alembic", "amethyst", "anemone", "armadillo", "astrolabe",
+    "avalanche", "axolotl", "bagpipe", "balalaika", "barnacle", "basilisk", "bassoon",
+    "bergamot", "biscotti", "bobsled", "boomerang", "buttercup", "cactus", "calliope",
+    "caramel", "cardamom", "cassowary", "catapult", "cauldron", "chameleon", "chandelier",
+    "chinchilla", "cinnamon", "clarinet", "cobblestone", "coconut", "condor", "coriander",
+    "cormorant", "croissant", "crocodile", "cuttlefish", "dandelion", "didgeridoo",
+    "dirigible", "dolphin", "dragonfly", "dulcimer", "dumpling", "eggplant", "emerald",
+    "escalator", "eucalyptus", "falcon", "ferret", "flamingo", "fountain", "gazebo",
+    "gazelle", "geyser", "gingerbread", "giraffe", "glacier", "gondola", "gooseberry",
+    "gramophone", "granite", "harmonica", "harpoon", "hedgehog", "hibiscus", "hummingbird",
+    "hyacinth", "iceberg", "iguana", "jackal", "jasmine", "jellyfish", "juniper",
+    "kaleidoscope", "kangaroo", "kayak", "kiwi", "koala", "labyrinth", "lavender",
+    "lemonade", "leopard", "licorice", "lobster", "locomotive", "lollipop", "macaroon",
+    "magnolia", "mandolin", "mango", "marmalade", "marzipan", "meteorite", "mongoose",
+    "mosaic", "narwhal", "nectarine", "nightingale", "nutmeg", "obelisk", "octopus",
+    "origami", "ostrich", "otter", "pagoda", "pangolin", "papaya", "parachute",
+    "peacock", "pelican", "penguin", "peppermint", "periscope", "pistachio", "platypus",
+    "pomegranate", "porcupine", "pretzel", "puffin", "pumpkin", "quartz", "quince",
+    "raccoon", "raspberry", "rhubarb", "saffron", "salamander", "sapphire", "saxophone",
+    "scorpion", "seahorse", "sequoia", "snorkel", "sombrero", "sparrow", "squirrel",
+    "starfish", "submarine", "sunflower", "tambourine", "tangerine", "telescope",
+    "thimble", "toboggan", "tortoise", "toucan", "trampoline", "trombone", "tulip",
+    "turquoise", "ukulele", "umbrella", "unicycle", "vanilla", "volcano", "vulture",
+    "waffle", "walrus", "wasabi", "watermelon", "wombat", "xylophone", "yak", "zeppelin",
+    "zucchini",
+)
+
+
+@dataclass(frozen=True)
+class Needle:
+    """A concrete needle of one trial."""
+
+    text: str
+    answer: str
+    key: str | None
+    question: str
+
+
+def _number(rng: random.Random, spec: ValueSpec) -> str:
+    first = str(rng.randint(1, 9))
+    return first + "".join(str(rng.randint(0, 9)) for _ in range(spec.digits - 1))
+
+
+_GENERATORS: dict[str, Callable[[random.Random, ValueSpec], str]] = {
+    "random_number": _number,
+    "random_word": lambda rng, spec: rng.choice(WORDS),
+    "uuid": lambda rng, spec: str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+    "fixed": lambda rng, spec: spec.value or "",
+}
+
+
+def occurs_in(answer: str, haystack_lower: bytes) -> bool:
+    """Whether ``answer`` appears as a whole word in a lower-cased haystack.
+
+    ``bytes.find`` scans tens of MB in milliseconds; the word-boundary check runs only
+    at the rare hits.
+    """
+    needle = answer.lower().encode()
+    if not needle:
+        return False
+    start = haystack_lower.find(needle)
+    while start != -1:
+        end = start + len(needle)
+        before = haystack_lower[start - 1 : start] if start else b""
+        after = haystack_lower[end : end + 1]
+        if not _WORDISH.match(before) and not _WORDISH.match(after):
+            return True
+        start = haystack_lower.find(needle, start + 1)
+    return False
+
+
+_WORDISH = re.compile(rb"[a-z0-9]")
+
+
+def _render(template: str, value: str, key: str | None) -> str:
+    out = template.replace("{value}", value)
+    return out.replace("{key}", key) if key is not None else out
+
+
+def draw_needles(experiment: Experiment, seed: int, haystack_lower: bytes) -> list[Needle]:
+    """The needles of one trial, in config order, each with a distinct fresh value.
+
+    Random values that occur in the haystack (or repeat within the trial) are redrawn;
+    a fixed answer that occurs in the haystack is a config error, since the model could
+    find it without reading the needle.
+    """
+    rng = random.Random(seed)
+    used: set[str] = set()
+    out: list[Needle] = []
+    for index, spec in enumerate(experiment.needles):
+        for _ in range(spec.count):
+            value = _draw_value(spec, rng, used, haystack_lower, index)
+            answer = value if spec.value is not None else (spec.answer or "")
+            if spec.value is None and occurs_in(answer, haystack_lower):
+                raise HaystackError(
+                    f"needles[{index}].answer: {answer!r} occurs in the haystack, "
+                    "so finding it proves nothing; choose another answer or haystack"
+                )
+            used.add(answer.lower())
+            out.append(
+                Needle(
+                    text=_render(spec.text, value, spec.key),
+                    answer=answer,
+                    key=spec.key,
+                    question=_render(spec.question, value, spec.key),
+                )
+            )
+    return out
+
+
+def _draw_value(
+    spec: NeedleSpec, rng: random.Random, used: set[str], haystack_lower: bytes, index: int
+) -> str:
+    if spec.value is None:
+        return ""
+    generate = _GENERATORS[spec.value.kind]
+    for _ in range(1000):
+        value = generate(rng, spec.value)
+        if value.lower() in used and spec.value.kind != "fixed":
+            continue
+        if occurs_in(value, haystack_lower):
+            if spec.value.kind == "fixed":
+                raise HaystackError(
+                    f"needles[{index}].value.value: {value!r} occurs in the haystack, "
+                    "so finding it proves nothing; choose another value or haystack"
+                )
+            continue
+        return value
+    raise HaystackError(
+        f"needles[{index}].value: cannot draw {spec.count} distinct values absent from the "
+        f"haystack (kind {spec.value.kind}); use more digits or another kind"
+    )
+
+
+def question_for(experiment: Experiment, needles: list[Needle]) -> str:
+    """The question asked: the prompt's override, else the needles' distinct questions."""
+    if experiment.prompt.question:
+        return experiment.prompt.question
+    seen: list[str] = []
+    for n in needles:
+        if n.question and n.question not in seen:
+            seen.append(n.question)
+    return " ".join(seen) or "What is the hidden fact in the document?"

@@ -1,0 +1,158 @@
+"""Prices (USD per million tokens) and cost: per row, and estimated before a run.
+
+The built-in table covers common hosted models. Prices are as of 2026-11 and change
+often: check your provider, and override any model in the config's ``pricing``
+mapping (keyed by model id). Local models (``llamacpp``, ``scripted``) cost 0; any
+other model without a known price has cost ``None`` (unknown, not free).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from niah.config import Experiment, ModelSpec, Price
+from niah.plan import Trial
+
+if TYPE_CHECKING:
+    from niah.haystack.builder import BuiltPrompt
+
+FREE_PROVIDERS = ("llamacpp", "scripted")
+
+
+@dataclass(frozen=True)
+class Tiered:
+    """A price, and a higher one for prompts longer than ``above`` tokens."""
+
+    base: Price
+    above: int | None = None
+    long: Price | None = None
+
+    def for_prompt(self, prompt_tokens: int) -> Price:
+        if self.above is not None and self.long is not None and prompt_tokens > self.above:
+            return self.long
+        return self.base
+
+
+def _p(i: float, o: float, c: float | None = None) -> Price:
+    return Price(input=i, output=o, cached_input=c)
+
+
+BUILTIN: dict[str, dict[str, Tiered]] = {
+    "openai": {
+        "gpt-4o": Tiered(_p(2.50, 10.00, 1.25)),
+        "gpt-4o-mini": Tiered(_p(0.15, 0.60, 0.075)),
+        "gpt-4.1": Tiered(_p(2.00, 8.00, 0.50)),
+        "gpt-4.1-mini": Tiered(_p(0.40, 1.60, 0.10)),
+        "gpt-4.1-nano": Tiered(_p(0.10, 0.40, 0.025)),
+        "o3": Tiered(_p(2.00, 8.00, 0.50)),
+        "o3-mini": Tiered(_p(1.10, 4.40, 0.55)),
+        "o3-pro": Tiered(_p(20.00, 80.00)),
+        "o4-mini": Tiered(_p(1.10, 4.40, 0.275)),
+    },
+    "anthropic": {
+        "claude-3-5-sonnet": Tiered(_p(3.00, 15.00, 0.30)),
+        "claude-3-5-haiku": Tiered(_p(0.80, 4.00, 0.08)),
+        "claude-3-7-sonnet": Tiered(_p(3.00, 15.00, 0.30)),
+        "claude-3-haiku": Tiered(_p(0.25, 1.25, 0.03)),
+        "claude-3-opus": Tiered(_p(15.00, 75.00, 1.50)),
+        "claude-sonnet-4": Tiered(_p(3.00, 15.00, 0.30), 200_000, _p(6.00, 22.50, 0.60)),
+        "claude-opus-4": Tiered(_p(15.00, 75.00, 1.50)),
+        "claude-opus-4-5": Tiered(_p(5.00, 25.00, 0.50)),
+        "claude-haiku-4": Tiered(_p(1.00, 5.00, 0.10)),
+    },
+    "gemini": {
+        "gemini-1.5-pro": Tiered(_p(1.25, 5.00, 0.3125), 128_000, _p(2.50, 10.00, 0.625)),
+        "gemini-1.5-flash": Tiered(_p(0.075, 0.30, 0.01875), 128_000, _p(0.15, 0.60, 0.0375)),
+        "gemini-1.5-flash-8b": Tiered(_p(0.0375, 0.15, 0.01), 128_000, _p(0.075, 0.30, 0.02)),
+        "gemini-2.0-flash": Tiered(_p(0.10, 0.40, 0.025)),
+        "gemini-2.0-flash-lite": Tiered(_p(0.075, 0.30)),
+        "gemini-2.5-pro": Tiered(_p(1.25, 10.00, 0.31), 200_000, _p(2.50, 15.00, 0.625)),
+        "gemini-2.5-flash": Tiered(_p(0.30, 2.50, 0.075)),
+        "gemini-2.5-flash-lite": Tiered(_p(0.10, 0.40, 0.025)),
+    },
+}
+"""USD per million tokens, as of 2026-11: check your provider. Long-context tiers
+apply to the whole request when the prompt exceeds ``above`` tokens."""
+
+
+def builtin_price(model: ModelSpec) -> Tiered | None:
+    """The longest table entry the model name starts with (``gpt-4o-2024-08-06`` ->
+    ``gpt-4o``; ``gpt-4o-mini`` never falls back to ``gpt-4o``)."""
+    table = BUILTIN.get(model.provider, {})
+    name = model.name.lower().removeprefix("models/")
+    matches = [k for k in table if name == k or name.startswith(k + "-")]
+    return table[max(matches, key=len)] if matches else None
+
+
+def price_for(
+    model: ModelSpec, overrides: dict[str, Price] | None = None, prompt_tokens: int = 0
+) -> Price | None:
+    """The price of one request: config override, then built-in table, then free/None."""
+    if overrides and model.id in overrides:
+        return overrides[model.id]
+    tiered = builtin_price(model)
+    if tiered is not None:
+        return tiered.for_prompt(prompt_tokens)
+    if model.provider in FREE_PROVIDERS:
+        return Price(input=0.0, output=0.0)
+    return None
+
+
+def cost(price: Price | None, prompt_tokens: int, completion_tokens: int,
+         cached_tokens: int = 0) -> float | None:
+    """USD for one request; cached prompt tokens at the cached rate when there is one."""
+    if price is None:
+        return None
+    cached = max(0, min(cached_tokens, prompt_tokens))
+    cached_rate = price.input if price.cached_input is None else price.cached_input
+    total = (prompt_tokens - cached) * price.input + cached * cached_rate
+    return (total + completion_tokens * price.output) / 1e6
+
+
+class _Builder(Protocol):
+    model: ModelSpec
+
+    def build(self, trial: Trial) -> BuiltPrompt: ...
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a model's share of a run would send, before sending it."""
+
+    model: str
+    trials: int
+    prompt_tokens: int
+    max_output_tokens: int
+    """Upper bound: every answer uses all of ``run.max_tokens``."""
+    cost_usd: float | None
+    """Upper bound at ``max_output_tokens``; None when the model has no known price."""
+
+
+def estimate(
+    experiment: Experiment, trials: Sequence[Trial], builder: _Builder,
+    model: ModelSpec | None = None,
+) -> Estimate:
+    """Tokens and cost of ``trials`` on one model, sending nothing.
+
+    One prompt is built per context length to measure the template's overhead; every
+    other trial of that length is counted as the same size (needle values differ by a
+    token or two), so this stays fast on large grids.
+    """
+    spec = model or builder.model
+    max_tokens = experiment.run.max_tokens
+    sizes: dict[int, int] = {}
+    prompt_total = 0
+    cost_total: float | None = 0.0
+    for trial in trials:
+        if trial.context_length not in sizes:
+            sizes[trial.context_length] = builder.build(trial).prompt_tokens
+        size = sizes[trial.context_length]
+        prompt_total += size
+        one = cost(price_for(spec, experiment.pricing, size), size, max_tokens)
+        cost_total = None if one is None or cost_total is None else cost_total + one
+    return Estimate(
+        model=spec.id, trials=len(trials), prompt_tokens=prompt_total,
+        max_output_tokens=max_tokens * len(trials), cost_usd=cost_total,
+    )

@@ -1,0 +1,123 @@
+"""Progress of a run: a protocol the runner calls, and a ``rich`` bar on stderr.
+
+The runner only reports events; how they are shown is the caller's choice (the CLI
+draws a live bar, the Python API shows nothing unless asked).
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Protocol
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column
+
+from niah.rows import ResultRow
+
+
+class ProgressSink(Protocol):
+    """What the runner tells about a run as it goes."""
+
+    def start(self, model: str, total: int, done: int) -> None:
+        """``model`` has ``total`` trials, ``done`` of them stored by an earlier session."""
+
+    def advance(self, model: str, row: ResultRow) -> None:
+        """One trial of ``model`` finished (scored, failed or from the cache)."""
+
+
+class NullProgress:
+    def start(self, model: str, total: int, done: int) -> None:
+        pass
+
+    def advance(self, model: str, row: ResultRow) -> None:
+        pass
+
+
+def human_tokens(n: int) -> str:
+    """1000 -> 1K, 1500 -> 1.5K, 128000 -> 128K, 23612 -> 23.6K."""
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}".removesuffix(".0") + unit
+    return str(n)
+
+
+def money(usd: float | None) -> str:
+    if usd is None:
+        return "$?"
+    if usd == 0:
+        return "$0"
+    return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
+
+
+class _Tally:
+    def __init__(self) -> None:
+        self.errors = 0
+        self.tokens = 0
+        self.cost: float | None = 0.0
+        self.cached = 0
+
+
+class RichProgress:
+    """One live bar per model: done/total, ETA, errors, tokens sent and money spent.
+
+    Cached answers count as done but add no tokens or cost: nothing was sent.
+    """
+
+    def __init__(self, console: Console | None = None) -> None:
+        self.console = console or Console(stderr=True)
+        fixed = Column(no_wrap=True)
+        self._bar = Progress(
+            TextColumn("{task.description}", table_column=Column(overflow="ellipsis",
+                                                                 no_wrap=True, ratio=1)),
+            BarColumn(bar_width=20),
+            MofNCompleteColumn(table_column=fixed),
+            TextColumn("{task.fields[errors]} err", table_column=fixed),
+            TextColumn("{task.fields[tokens]} tok", table_column=fixed),
+            TextColumn("{task.fields[cost]}", table_column=fixed),
+            TextColumn("eta", table_column=fixed),
+            TimeRemainingColumn(),
+            console=self.console,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._tallies: dict[str, _Tally] = {}
+
+    def __enter__(self) -> RichProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._bar.stop()
+
+    def start(self, model: str, total: int, done: int) -> None:
+        self._tallies[model] = _Tally()
+        self._tasks[model] = self._bar.add_task(
+            model, total=total, completed=done, errors=0, tokens="0", cost=money(0.0)
+        )
+
+    def advance(self, model: str, row: ResultRow) -> None:
+        tally = self._tallies[model]
+        tally.errors += row.error is not None
+        if row.cached:
+            tally.cached += 1
+        else:
+            tally.tokens += row.prompt_tokens + (row.usage.completion_tokens or 0)
+            if row.error is None:
+                tally.cost = (
+                    None if tally.cost is None or row.cost_usd is None
+                    else tally.cost + row.cost_usd
+                )
+        self._bar.update(
+            self._tasks[model], advance=1, errors=tally.errors,
+            tokens=human_tokens(tally.tokens), cost=money(tally.cost),
+        )

@@ -1,0 +1,126 @@
+"""``niah report``: result files in, figures + summary.csv + report.html out.
+
+Reads only ``results.jsonl`` and ``manifest.json``; never calls a model. Every file
+is written atomically, so an interrupted report never leaves a half-written figure.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from niah.analysis import is_multi_needle, load_results, read_manifest, series_labels, summarize
+from niah.errors import UserError
+from niah.report.heatmap import plot_comparison, plot_heatmap, plot_multi_needle
+from niah.report.html import ReportImages, render_html
+from niah.report.write import atomic_write_bytes, atomic_write_text, figure_bytes, slug
+
+FORMATS = ("png", "svg", "pdf")
+DPI = 150
+
+
+@dataclass
+class Report:
+    """What a report run produced."""
+
+    out_dir: Path
+    summary: pd.DataFrame
+    files: list[Path] = field(default_factory=list)
+
+
+def parse_formats(text: str) -> tuple[str, ...]:
+    """``png,svg`` -> ("png", "svg"); unknown formats are a ``UserError``."""
+    formats = tuple(dict.fromkeys(f.strip().lower() for f in text.split(",") if f.strip()))
+    bad = [f for f in formats if f not in FORMATS]
+    if bad or not formats:
+        raise UserError(f"--format: expected some of {','.join(FORMATS)}, got {text!r}")
+    return formats
+
+
+def summary_csv(summary: pd.DataFrame) -> str:
+    """The summary as CSV; per-length and per-depth recall become JSON objects."""
+    out = summary.copy()
+    for column in ("recall_by_length", "recall_by_depth"):
+        out[column] = [
+            json.dumps({f"{k:g}" if isinstance(k, float) else str(k): v for k, v in d.items()})
+            for d in out[column]
+        ]
+    text: str = out.to_csv(index=False, lineterminator="\n")
+    return text
+
+
+def _unique_slugs(labels: Sequence[str]) -> dict[str, str]:
+    taken: dict[str, str] = {}
+    used: set[str] = set()
+    for label in labels:
+        base = slug(label)
+        name, k = base, 2
+        while name in used:
+            name, k = f"{base}-{k}", k + 1
+        used.add(name)
+        taken[label] = name
+    return taken
+
+
+def _default_title(df: pd.DataFrame) -> str:
+    names = list(dict.fromkeys(str(x) for x in df["experiment"]))
+    return f"Needle in a haystack: {', '.join(names[:3])}" if names else "Needle in a haystack"
+
+
+def build_report(
+    run_dirs: Sequence[str | Path],
+    out: str | Path | None = None,
+    formats: Sequence[str] = ("png",),
+    title: str | None = None,
+    threshold: float = 0.85,
+    split_at: int | None = None,
+) -> Report:
+    """Write heatmaps, a comparison (several models), multi-needle curves, summary.csv
+    and report.html for the given runs into ``out`` (default: first run's ``report/``)."""
+    if not run_dirs:
+        raise UserError("niah report: give at least one run directory")
+    df = load_results(*run_dirs)
+    for run_dir in run_dirs:
+        if not (df["run_dir"] == str(Path(run_dir))).any():
+            raise UserError(f"{run_dir}: results.jsonl holds no results")
+    if not 0 < threshold <= 1:
+        raise UserError(f"--threshold: must be in (0, 1], got {threshold}")
+    first = Path(run_dirs[0])
+    base = first.parent if first.is_file() else first
+    out_dir = Path(out) if out is not None else base / "report"
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UserError(f"{out_dir}: cannot create the output directory ({exc.strerror})") from None
+    summary = summarize(df, threshold)
+    report = Report(out_dir=out_dir, summary=summary)
+    images = ReportImages()
+    labels = series_labels(df)
+
+    def emit(figure_name: str, fig: Figure) -> bytes:
+        png = b""
+        for fmt in dict.fromkeys(["png", *formats]):
+            data = figure_bytes(fig, fmt, DPI)
+            if fmt == "png":
+                png = data
+            if fmt in formats:
+                report.files.append(atomic_write_bytes(out_dir / f"{figure_name}.{fmt}", data))
+        return png
+
+    for label, name in _unique_slugs(labels).items():
+        images.heatmaps[label] = emit(f"heatmap_{name}", plot_heatmap(df, label, title=title))
+    if len(labels) > 1:
+        images.comparison = emit("comparison", plot_comparison(df, split_at=split_at, title=title))
+    if is_multi_needle(df):
+        images.multi_needle = emit("multi_needle", plot_multi_needle(df))
+    report.files.append(atomic_write_text(out_dir / "summary.csv", summary_csv(summary)))
+    manifests = [(str(Path(r)), read_manifest(r)) for r in run_dirs]
+    page = render_html(df, summary, images, manifests, title=title or _default_title(df),
+                       threshold=threshold)
+    report.files.append(atomic_write_text(out_dir / "report.html", page))
+    return report

@@ -1,0 +1,380 @@
+"""Needle-in-a-haystack figures in the style of gkamradt's charts and the Gemini 1.5 report.
+
+Context length runs along x as equal-width categorical columns (1K, 32K, 1M), depth
+along y with 0% at the top. Cells go red (0) -> yellow -> green (1); a cell whose
+every trial failed with an API error is gray, and a cell where only some did
+carries a dark corner mark, so failures are never mistaken for misses.
+
+Figures are built with the object API on an Agg canvas: no pyplot state, no GUI.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PatchCollection, QuadMesh
+from matplotlib.colors import LinearSegmentedColormap, Normalize, to_rgb
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch, Polygon, Rectangle
+
+from niah.analysis import grid, recall_by, select, series_labels
+
+CMAP = LinearSegmentedColormap.from_list("niah_recall", ["#F0496E", "#EBB839", "#0CD79F"])
+"""Red (0) -> yellow -> green (1), the colours of gkamradt's original charts."""
+ERROR_COLOR = "#A9A9A9"
+"""Cells where every trial failed with an API error."""
+MARK_COLOR = "#2B2B2B"
+"""Corner mark of cells where some trials failed with an API error."""
+MARK_SIZE = 0.4
+"""Leg of the corner triangle, as a fraction of the cell."""
+ANNOTATE_MAX_CELLS = 150
+ANNOTATE_MAX_COLUMNS = 16
+MAX_TICK_LABELS = 40
+
+
+def human_tokens(n: int, digits: int = 3, binary: bool = True) -> str:
+    """1000 -> 1K, 1500 -> 1.5K, 32768 -> 32K, 128000 -> 128K, 1048576 -> 1M.
+
+    Exact multiples of 1024 that are not multiples of 1000 use binary units, as
+    people say "32K" for 32768; ``digits`` significant digits otherwise.
+    """
+    if n < 1000:
+        return str(n)
+    if binary and n % 1024 == 0 and n % 1000 != 0:
+        if n % (1024 * 1024) == 0:
+            return f"{n // (1024 * 1024)}M"
+        return f"{n // 1024}K"
+    thousands = float(f"{n / 1000:.{digits}g}")
+    value, suffix = (n / 1_000_000, "M") if thousands >= 1000 else (n / 1000, "K")
+    text = f"{value:.{digits}g}"
+    return f"{value:.0f}{suffix}" if "e" in text else f"{text}{suffix}"
+
+
+def length_labels(lengths: Sequence[int]) -> list[str]:
+    """Human labels for an axis, with more digits where two lengths would look alike."""
+    for binary in (True, False):
+        for digits in range(3, 10):
+            labels = [human_tokens(int(n), digits, binary) for n in lengths]
+            if len(set(labels)) == len(labels):
+                return labels
+    return [f"{int(n):,}" for n in lengths]
+
+
+def depth_labels(depths: Sequence[float]) -> list[str]:
+    """0 -> 0%, 11.316 -> 11.3%, with more decimals only where needed to tell apart."""
+    for decimals in range(0, 4):
+        labels = [f"{round(float(d), decimals):g}%" for d in depths]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{float(d)}%" for d in depths]
+
+
+def _new_figure(width: float, height: float) -> Figure:
+    fig = Figure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
+
+
+def _figure_size(n_rows: int, n_cols: int) -> tuple[float, float]:
+    width = min(16.0, max(6.4, 2.2 + 0.42 * n_cols))
+    height = min(11.0, max(3.8, 1.9 + 0.3 * n_rows))
+    return width, height
+
+
+def _text_color(value: float) -> str:
+    r, g, b = CMAP(value)[:3]
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.45 else "white"
+
+
+def _tick_positions(n: int) -> list[int]:
+    step = max(1, math.ceil(n / MAX_TICK_LABELS))
+    return list(range(0, n, step))
+
+
+def draw_grid(
+    ax: Axes,
+    score: pd.DataFrame,
+    errors: pd.DataFrame,
+    trials: pd.DataFrame,
+    *,
+    annotate: bool | None = None,
+    x_labels: bool = True,
+    y_labels: bool = True,
+) -> QuadMesh:
+    """Draw one grid on ``ax``: cell (row i, column j) is centred at data (j, i)."""
+    n_rows, n_cols = score.shape
+    values = score.to_numpy(dtype=float)
+    n_err = errors.to_numpy(dtype=int)
+    n_all = trials.to_numpy(dtype=int)
+    answered = (n_all - n_err) > 0
+    masked = np.ma.masked_array(np.nan_to_num(values), mask=~answered | np.isnan(values))
+    cell_edge = 0.6 if max(n_rows, n_cols) > 20 else 1.2
+    xs = np.arange(n_cols + 1) - 0.5
+    ys = np.arange(n_rows + 1) - 0.5
+    mesh = ax.pcolormesh(
+        xs, ys, masked, cmap=CMAP, norm=Normalize(0.0, 1.0),
+        edgecolors="white", linewidth=cell_edge,
+    )
+    all_failed = [(i, j) for i, j in zip(*np.nonzero((n_err == n_all) & (n_all > 0)), strict=True)]
+    some_failed = [(i, j) for i, j in zip(*np.nonzero((n_err > 0) & (n_err < n_all)), strict=True)]
+    if all_failed:
+        ax.add_collection(
+            PatchCollection(
+                [Rectangle((j - 0.5, i - 0.5), 1, 1) for i, j in all_failed],
+                facecolor=ERROR_COLOR, edgecolor="white", linewidth=cell_edge,
+            )
+        )
+    if some_failed:
+        # Top-right corner as seen (y is inverted: a cell's smaller y is its top), with
+        # legs scaled so the triangle looks isosceles however wide the cells are.
+        dx, dy = _mark_legs(ax, n_rows, n_cols)
+        ax.add_collection(
+            PatchCollection(
+                [
+                    Polygon(
+                        [(j + 0.5, i - 0.5), (j + 0.5 - dx, i - 0.5), (j + 0.5, i - 0.5 + dy)],
+                        closed=True,
+                    )
+                    for i, j in some_failed
+                ],
+                facecolor=MARK_COLOR, edgecolor="none",
+            )
+        )
+    if annotate is None:
+        annotate = n_rows * n_cols <= ANNOTATE_MAX_CELLS and n_cols <= ANNOTATE_MAX_COLUMNS
+    if annotate:
+        size = 9 if n_rows * n_cols <= 40 else 7
+        for i in range(n_rows):
+            for j in range(n_cols):
+                if answered[i, j] and not np.isnan(values[i, j]):
+                    v = float(values[i, j])
+                    ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=size,
+                            color=_text_color(v))
+                elif n_all[i, j] > 0:
+                    ax.text(j, i, "error", ha="center", va="center", fontsize=size - 1,
+                            color="#202020")
+    ax.set_xlim(-0.5, n_cols - 0.5)
+    ax.set_ylim(n_rows - 0.5, -0.5)
+    ax.set_facecolor("white")
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.tick_params(length=0, labelsize=8 if max(n_rows, n_cols) > 20 else 9)
+    xt = _tick_positions(n_cols)
+    ax.set_xticks(xt)
+    xl = length_labels([int(c) for c in score.columns])
+    ax.set_xticklabels([xl[k] for k in xt])
+    if n_cols > 10:
+        for label in ax.get_xticklabels():
+            label.set_rotation(45)
+            label.set_horizontalalignment("right")
+            label.set_rotation_mode("anchor")
+    yt = _tick_positions(n_rows)
+    ax.set_yticks(yt)
+    yl = depth_labels([float(d) for d in score.index])
+    ax.set_yticklabels([yl[k] for k in yt])
+    # Shared axes share one formatter: hide labels per axes instead of emptying them.
+    ax.tick_params(labelbottom=x_labels, labelleft=y_labels)
+    return mesh
+
+
+def _figure_of(ax: Axes) -> Figure:
+    """The root figure of ``ax`` (climbing out of subfigures; works on matplotlib 3.7+)."""
+    fig = ax.figure
+    while not isinstance(fig, Figure):
+        fig = fig.figure
+    return fig
+
+
+def _mark_legs(ax: Axes, n_rows: int, n_cols: int) -> tuple[float, float]:
+    """Triangle legs in data units: MARK_SIZE of the cell's shorter side on screen."""
+    fig = _figure_of(ax)
+    box = ax.get_position()
+    width_in, height_in = fig.get_size_inches()
+    cell_w = box.width * width_in / max(n_cols, 1)
+    cell_h = box.height * height_in / max(n_rows, 1)
+    side = MARK_SIZE * min(cell_w, cell_h)
+    return side / cell_w, side / cell_h
+
+
+def _legend_handles(errors: pd.DataFrame, trials: pd.DataFrame) -> list[Patch | Line2D]:
+    e, t = errors.to_numpy(), trials.to_numpy()
+    handles: list[Patch | Line2D] = []
+    if ((e == t) & (t > 0)).any():
+        handles.append(Patch(facecolor=ERROR_COLOR, label="API error (every trial)"))
+    if ((e > 0) & (e < t)).any():
+        handles.append(
+            Line2D([], [], linestyle="none", marker=(3, 0, 0), markersize=8,
+                   markerfacecolor=MARK_COLOR, markeredgecolor=MARK_COLOR,
+                   label="API error (some trials)")
+        )
+    return handles
+
+
+def _recall_text(sub: pd.DataFrame) -> str:
+    scored = sub[sub["error"].isna() & sub["score"].notna()]
+    errors = int(sub["error"].notna().sum())
+    recall = f"recall {scored['score'].mean():.1%}" if len(scored) else "no answers"
+    parts = [recall, f"{len(sub)} trials"]
+    if errors:
+        parts.append(f"{errors} API errors")
+    return " · ".join(parts)
+
+
+def _colorbar(fig: Figure, mesh: QuadMesh, axes: Axes | list[Axes]) -> None:
+    bar = fig.colorbar(mesh, ax=axes, fraction=0.05, pad=0.02, aspect=25)
+    bar.set_label("Score (fraction of needles found)")
+    bar.outline.set_visible(False)
+
+
+def plot_heatmap(
+    df: pd.DataFrame,
+    model: str | None = None,
+    ax: Axes | None = None,
+    title: str | None = None,
+    annotate: bool | None = None,
+) -> Figure:
+    """One model's recall heatmap, with a colour bar and a title giving its overall recall.
+
+    ``annotate`` writes each cell's score in it; by default only when the grid is small.
+    """
+    label, sub = select(df, model)
+    score = grid(df, label, "score")
+    errors = grid(df, label, "errors")
+    trials = grid(df, label, "trials")
+    owned = ax is None
+    if ax is None:
+        fig = _new_figure(*_figure_size(*score.shape))
+        ax = fig.add_subplot()
+    else:
+        fig = _figure_of(ax)
+    mesh = draw_grid(ax, score, errors, trials, annotate=annotate)
+    heading = f"{label}\n{_recall_text(sub)}"
+    ax.set_title(f"{title}\n{heading}" if title else heading, fontsize=11)
+    ax.set_xlabel("Context length (tokens)")
+    ax.set_ylabel("Needle depth (% of context)")
+    _colorbar(fig, mesh, ax)
+    handles = _legend_handles(errors, trials)
+    if handles and owned:
+        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles),
+                   frameon=False, fontsize=8)
+    elif handles:
+        ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.9)
+    return fig
+
+
+def _combine(dfs_or_df: pd.DataFrame | Sequence[pd.DataFrame]) -> pd.DataFrame:
+    if isinstance(dfs_or_df, pd.DataFrame):
+        return dfs_or_df
+    frames = []
+    seen: set[str] = set()
+    for k, frame in enumerate(dfs_or_df):
+        frame = frame.copy()
+        labels = frame["series"] if "series" in frame.columns else frame["model"]
+        clash = set(labels) & seen
+        frame["series"] = [f"{x} #{k + 1}" if x in clash else x for x in labels]
+        seen |= set(frame["series"])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def plot_comparison(
+    dfs_or_df: pd.DataFrame | Sequence[pd.DataFrame],
+    models: Sequence[str] | None = None,
+    split_at: int | None = None,
+    title: str | None = None,
+    annotate: bool | None = None,
+) -> Figure:
+    """Several models stacked with shared axes (the Gemini 1.5 vs GPT-4 Turbo figure).
+
+    Every panel uses the union of lengths and depths, so a length one model was not
+    run at stays blank. ``split_at`` (e.g. 1_000_000) cuts the length axis into two
+    panels side by side: lengths up to and including it, and the longer ones.
+    ``annotate`` writes scores in cells (default: only for small grids).
+    """
+    df = _combine(dfs_or_df)
+    labels = list(models) if models else series_labels(df)
+    parts = [select(df, m)[1] for m in labels]
+    chosen = pd.concat(parts)
+    lengths = sorted({int(x) for x in chosen["context_length"]})
+    depths = sorted({float(x) for x in chosen["depth_percent"]})
+    groups = [lengths]
+    if split_at is not None:
+        groups = [g for g in ([x for x in lengths if x <= split_at],
+                              [x for x in lengths if x > split_at]) if g]
+    width, height = _figure_size(len(depths), len(lengths))
+    per_row = max(2.4, min(height, 1.2 + 0.22 * len(depths)))
+    fig = _new_figure(width, 0.8 + per_row * len(labels))
+    axes = fig.subplots(
+        len(labels), len(groups), sharex="col", sharey=True, squeeze=False,
+        gridspec_kw={"width_ratios": [len(g) for g in groups]},
+    )
+    mesh: QuadMesh | None = None
+    handles: dict[str, Patch | Line2D] = {}
+    for r, (label, sub) in enumerate(zip(labels, parts, strict=True)):
+        for c, group in enumerate(groups):
+            ax = axes[r][c]
+            cells = [grid(df, label, v, lengths=group, depths=depths)
+                     for v in ("score", "errors", "trials")]
+            small = len(depths) * len(lengths) <= 60
+            mesh = draw_grid(ax, *cells, annotate=small if annotate is None else annotate,
+                             x_labels=r == len(labels) - 1, y_labels=c == 0)
+            for h in _legend_handles(cells[1], cells[2]):
+                handles[str(h.get_label())] = h
+        axes[r][0].set_title(f"{label}  ·  {_recall_text(sub)}", loc="left", fontsize=10)
+    for ax in axes[-1]:
+        ax.set_xlabel("Context length (tokens)", fontsize=10)
+    fig.supylabel("Needle depth (% of context)", fontsize=10)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    assert mesh is not None
+    _colorbar(fig, mesh, [a for row in axes for a in row])
+    if handles:
+        fig.legend(handles=list(handles.values()), loc="outside lower center",
+                   ncol=len(handles), frameon=False, fontsize=8)
+    return fig
+
+
+def plot_multi_needle(df: pd.DataFrame, title: str | None = None) -> Figure:
+    """Recall (fraction of needles found) against context length, one line per model."""
+    fig = _new_figure(7.5, 4.4)
+    ax = fig.add_subplot()
+    lengths = sorted({int(x) for x in df["context_length"]})
+    for label in series_labels(df):
+        curve = recall_by(df, label, "context_length").dropna()
+        ax.plot(curve.index.to_numpy(dtype=float), curve.to_numpy(), marker="o",
+                markersize=4, linewidth=1.8, label=label)
+    if lengths and lengths[-1] / lengths[0] >= 8:
+        ax.set_xscale("log")
+    ax.minorticks_off()
+    ticks = [lengths[k] for k in _tick_positions(len(lengths))] if len(lengths) <= 12 else [
+        lengths[k] for k in range(0, len(lengths), math.ceil(len(lengths) / 10))
+    ]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels(length_labels(ticks))
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("Context length (tokens)")
+    ax.set_ylabel("Recall (fraction of needles found)")
+    counts = sorted({int(n) for n in df["n_needles"]})
+    needles = f"{counts[0]} needles" if len(counts) == 1 else "multiple needles"
+    ax.set_title(title or f"Multi-needle recall ({needles})", fontsize=11)
+    ax.grid(True, color="#DDDDDD", linewidth=0.8)
+    ax.set_axisbelow(True)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.legend(frameon=False, fontsize=8)
+    return fig
+
+
+def cell_rgb(value: float) -> tuple[float, float, float]:
+    """The colour a score is drawn in (for tests and legends)."""
+    r, g, b = CMAP(float(value))[:3]
+    return float(r), float(g), float(b)
+
+
+ERROR_RGB = to_rgb(ERROR_COLOR)

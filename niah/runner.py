@@ -1,0 +1,314 @@
+"""The async runner: every trial of every model, sent once, stored durably.
+
+Around ``Backend.generate`` and nowhere else live: bounded concurrency per model,
+rate limits, retries (exponential backoff with full jitter, honouring
+``retry_after``), the per-request timeout, the response cache, timing, scoring and
+cost. A failed trial becomes an error row and the run goes on, unless a model's
+error rate passes ``run.max_error_rate`` (then ``RunAborted``). Trials already in
+``results.jsonl`` are skipped, so an interrupted run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from niah import __version__
+from niah.aio import TokenBucket, all_or_cancel, with_timeout
+from niah.backends.base import Backend, Completion, Message, Request
+from niah.backends.registry import create_backend
+from niah.cache import ResponseCache, request_key
+from niah.config import Experiment, ModelSpec
+from niah.errors import ConfigError, ModelError, RunAborted, TransientModelError
+from niah.plan import Trial, plan, prefix_order
+from niah.pricing import cost, price_for
+from niah.progress import NullProgress, ProgressSink
+from niah.rows import ErrorInfo, NeedleResult, ResultRow, UsageInfo
+from niah.scoring import check_spec, score
+from niah.store import RESULTS_FILE, RESULTS_ROOT, RunStore, load_rows, resolve_run_dir, utc_now
+from niah.tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    from niah.haystack.builder import BuiltPrompt
+
+SleepFn = Callable[[float], Awaitable[None]]
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+RETRY_AFTER_CAP_S = 600.0
+
+
+class Builder(Protocol):
+    tokenizer: Tokenizer
+
+    def build(self, trial: Trial) -> BuiltPrompt: ...
+
+
+BuilderFactory = Callable[[Experiment, ModelSpec], Builder]
+
+
+def default_builder(experiment: Experiment, model: ModelSpec) -> Builder:
+    from niah.haystack.builder import PromptBuilder
+
+    builder: Builder = PromptBuilder(experiment, model)
+    return builder
+
+
+async def backoff_sleep(seconds: float) -> None:
+    """The one place retries wait; tests replace it to run without waiting."""
+    await asyncio.sleep(seconds)
+
+
+def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
+    """``retry_after`` when the server gave one, else full jitter: U(0, min(cap, base*2^n))."""
+    if retry_after is not None and retry_after >= 0:
+        return min(retry_after, RETRY_AFTER_CAP_S)
+    return rng.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
+
+
+@dataclass
+class ModelRun:
+    """One model's share of a run, and its tallies for ``max_error_rate``."""
+
+    spec: ModelSpec
+    backend: Backend
+    builder: Builder
+    requests: TokenBucket | None = None
+    tokens: TokenBucket | None = None
+    finished: int = 0
+    errors: int = 0
+    last_error: ErrorInfo | None = None
+
+
+class Runner:
+    """Sends the pending trials of each model and appends their rows to ``store``."""
+
+    def __init__(
+        self, experiment: Experiment, store: RunStore, cache: ResponseCache | None,
+        progress: ProgressSink | None = None, sleep: SleepFn | None = None,
+    ) -> None:
+        self.experiment = experiment
+        self.store = store
+        self.cache = cache
+        self.progress = progress or NullProgress()
+        self.sleep = sleep or backoff_sleep
+        self.rng = random.Random()
+
+    async def run(self, trials: Sequence[Trial], models: Sequence[ModelRun]) -> None:
+        await all_or_cancel([self._run_model(m, trials) for m in models])
+
+    async def _run_model(self, mr: ModelRun, trials: Sequence[Trial]) -> None:
+        done = self.store.done(mr.spec.id)
+        pending = [t for t in trials if t.trial_id not in done]
+        self.progress.start(mr.spec.id, len(trials), len(trials) - len(pending))
+        limit = self.experiment.run.concurrency
+        if mr.backend.max_concurrency is not None:
+            limit = min(limit, mr.backend.max_concurrency)
+        queue = iter(pending)
+        await all_or_cancel([self._worker(mr, queue) for _ in range(min(limit, len(pending)))])
+
+    async def _worker(self, mr: ModelRun, queue: Iterator[Trial]) -> None:
+        for trial in queue:  # shared iterator: each trial goes to exactly one worker
+            row = await self._trial(mr, trial)
+            self.store.append(row)
+            self.progress.advance(mr.spec.id, row)
+            self._check_error_rate(mr, row)
+
+    async def _trial(self, mr: ModelRun, trial: Trial) -> ResultRow:
+        run = self.experiment.run
+        bp = mr.builder.build(trial)  # built just before sending, never all at once
+        request = Request(
+            messages=[Message.model_validate(m) for m in bp.messages],
+            max_tokens=run.max_tokens, temperature=run.temperature,
+            seed=self.experiment.seed, prompt_tokens=bp.prompt_tokens,
+        )
+        key = request_key(mr.spec, request) if self.cache is not None else ""
+        completion = self.cache.get(key) if self.cache is not None else None
+        cached, attempts, error = completion is not None, 0, None
+        if completion is None:
+            completion, error, attempts = await self._send(mr, request)
+            if completion is not None and self.cache is not None:
+                self.cache.put(key, mr.spec.id, completion)
+        return self._row(mr, trial, bp, completion, error, attempts, cached)
+
+    async def _send(
+        self, mr: ModelRun, request: Request
+    ) -> tuple[Completion | None, ErrorInfo | None, int]:
+        """(completion, None, attempts) or (None, error, attempts); retries transients."""
+        run = self.experiment.run
+        size = (request.prompt_tokens or 0) + request.max_tokens
+        attempt = 0
+        while True:
+            attempt += 1
+            if mr.requests is not None:
+                await mr.requests.acquire()
+            if mr.tokens is not None:
+                await mr.tokens.acquire(size)
+            started = time.perf_counter()
+            try:
+                completion = await with_timeout(mr.backend.generate(request), run.timeout_s)
+            except asyncio.TimeoutError:
+                failure: ModelError = TransientModelError(
+                    f"no answer within run.timeout_s={run.timeout_s:g}s", kind="timeout"
+                )
+            except TransientModelError as exc:
+                failure = exc
+            except ModelError as exc:  # permanent, or a kind we cannot know is retryable
+                return None, _error_info(exc), attempt
+            else:
+                if completion.latency_s is None:
+                    completion.latency_s = time.perf_counter() - started
+                return completion, None, attempt
+            if attempt > run.max_retries:
+                return None, _error_info(failure), attempt
+            await self.sleep(backoff_delay(attempt, failure.retry_after, self.rng))
+
+    def _row(
+        self, mr: ModelRun, trial: Trial, bp: BuiltPrompt, completion: Completion | None,
+        error: ErrorInfo | None, attempts: int, cached: bool,
+    ) -> ResultRow:
+        hits: list[bool | None] = [None] * len(bp.needles)
+        row_score: float | None = None
+        usage = UsageInfo()
+        row_cost: float | None = None
+        extra: dict[str, Any] = {"question": bp.question}
+        if completion is not None:
+            row_score, found = score(bp.needles, completion.text, self.experiment.scoring)
+            hits = list(found)
+            usage = UsageInfo(**completion.usage.model_dump())
+            prompt = usage.prompt_tokens if usage.prompt_tokens is not None else bp.prompt_tokens
+            output = usage.completion_tokens
+            if output is None:
+                output = mr.builder.tokenizer.count(completion.text)
+            price = price_for(mr.spec, self.experiment.pricing, prompt)
+            row_cost = cost(price, prompt, output, usage.cached_tokens or 0)
+            if completion.provider_id:
+                extra["provider_id"] = completion.provider_id
+            if completion.raw:
+                extra["raw"] = completion.raw
+        return ResultRow(
+            trial_id=trial.trial_id, experiment=self.experiment.name, model=mr.spec.id,
+            context_length=trial.context_length, context_tokens=bp.context_tokens,
+            prompt_tokens=bp.prompt_tokens, prompt_tokens_reported=usage.prompt_tokens,
+            depth_percent=trial.depth_percent, actual_depth_percent=bp.actual_depth_percent,
+            repeat=trial.repeat,
+            needles=[
+                NeedleResult(text=n.text, answer=n.answer, key=n.key, token_offset=n.token_offset,
+                             depth_percent=n.depth_percent, found=hit)
+                for n, hit in zip(bp.needles, hits, strict=True)
+            ],
+            response=completion.text if completion is not None else None,
+            score=row_score, error=error,
+            latency_s=completion.latency_s if completion is not None else None,
+            usage=usage, cost_usd=row_cost,
+            finish_reason=completion.finish_reason if completion is not None else None,
+            attempts=attempts, cached=cached, seed=trial.seed,
+            prompt_sha256=bp.prompt_sha256, niah_version=__version__,
+            timestamp=utc_now().isoformat(timespec="milliseconds"), extra=extra,
+        )
+
+    def _check_error_rate(self, mr: ModelRun, row: ResultRow) -> None:
+        run = self.experiment.run
+        mr.finished += 1
+        if row.error is not None:
+            mr.errors += 1
+            mr.last_error = row.error
+        if mr.finished < run.min_trials_before_abort or not mr.errors:
+            return
+        if mr.errors / mr.finished > run.max_error_rate:
+            last = mr.last_error
+            detail = f"; last error: {last.kind}: {last.message}" if last else ""
+            raise RunAborted(
+                f"{mr.spec.id}: {mr.errors} of {mr.finished} trials failed, above "
+                f"run.max_error_rate={run.max_error_rate:g}{detail}; finished rows are kept "
+                f"in {self.store.dir} (run again to resume)"
+            )
+
+
+def _error_info(exc: ModelError) -> ErrorInfo:
+    return ErrorInfo(kind=exc.kind, message=str(exc), status=exc.status)
+
+
+def stored_trials(run_dir: Path) -> dict[str, set[str]]:
+    """Trial ids already stored per model, read without the lock (a peek before loading
+    models: a finished run needs no model at all)."""
+    if not (run_dir / RESULTS_FILE).is_file():
+        return {}
+    out: dict[str, set[str]] = {}
+    for row in load_rows(run_dir):
+        out.setdefault(row.model, set()).add(row.trial_id)
+    return out
+
+
+async def preflight(experiment: Experiment, mr: ModelRun, pending: Sequence[Trial]) -> None:
+    """Size the backend for the largest prompt and refuse lengths its window cannot hold."""
+    longest = max(pending, key=lambda t: t.context_length)
+    measured = mr.builder.build(longest).prompt_tokens
+    max_tokens = experiment.run.max_tokens
+    _check_window(mr, longest, measured, max_tokens)
+    await mr.backend.prepare(measured + max(16, measured // 100), max_tokens)
+    _check_window(mr, longest, measured, max_tokens)
+
+
+def _check_window(mr: ModelRun, longest: Trial, prompt_tokens: int, max_tokens: int) -> None:
+    window = mr.backend.context_window()
+    if window is not None and prompt_tokens + max_tokens > window:
+        raise ConfigError(
+            "grid.context_lengths",
+            f"{longest.context_length} does not fit {mr.spec.id}: its prompt is {prompt_tokens} "
+            f"tokens + run.max_tokens {max_tokens} > the context window of {window}",
+        )
+
+
+async def run_async(
+    experiment: Experiment, out_dir: str | Path | None = None, *, fresh: bool = False,
+    progress: ProgressSink | None = None, sleep: SleepFn | None = None,
+    cache_dir: Path | None = None, results_root: Path = RESULTS_ROOT,
+    builder_factory: BuilderFactory | None = None,
+) -> Path:
+    """Run ``experiment`` into a run directory (resumed when it holds rows); its path.
+
+    Raises ``ConfigError`` before writing anything when a length cannot fit a model,
+    ``LockedError`` when another run holds the directory, ``RunAborted`` when a model
+    fails too often. Cancelling (Ctrl-C) keeps every finished row and frees the lock.
+    """
+    check_spec(experiment.scoring)
+    trials = prefix_order(plan(experiment))
+    run_dir = resolve_run_dir(experiment, out_dir, fresh, results_root)
+    stored = {} if fresh else stored_trials(run_dir)
+    make_builder = builder_factory or default_builder
+    run = experiment.run
+    models: list[ModelRun] = []
+    try:
+        for spec in experiment.model:
+            builder = make_builder(experiment, spec)
+            mr = ModelRun(spec, create_backend(spec), builder)
+            models.append(mr)
+            mr.requests = TokenBucket(run.requests_per_minute) if run.requests_per_minute else None
+            mr.tokens = TokenBucket(run.tokens_per_minute) if run.tokens_per_minute else None
+            pending = [t for t in trials if t.trial_id not in stored.get(spec.id, set())]
+            if pending:
+                await preflight(experiment, mr, pending)
+        facts = [{"id": m.spec.id, "backend": m.backend.describe(),
+                  "tokenizer": m.builder.tokenizer.name} for m in models]
+        with RunStore.open(run_dir, experiment, facts, fresh=fresh) as store:
+            cache = ResponseCache(cache_dir) if run.cache else None
+            try:
+                await Runner(experiment, store, cache, progress, sleep).run(trials, models)
+            finally:
+                if cache is not None:
+                    cache.close()
+    finally:
+        for mr in models:
+            await mr.backend.aclose()
+    return run_dir
+
+
+def run(experiment: Experiment, out_dir: str | Path | None = None, *, fresh: bool = False,
+        **kwargs: Any) -> Path:
+    """Blocking ``run_async``: the Python API behind ``niah run``."""
+    return asyncio.run(run_async(experiment, out_dir, fresh=fresh, **kwargs))

@@ -1,0 +1,330 @@
+"""A run directory: ``manifest.json``, append-only ``results.jsonl`` and a lock.
+
+Durability rules: the manifest is replaced atomically (temp file, fsync, rename);
+each row is appended as one write and fsynced before the next; a failed write is
+cut back so the file never keeps half a row; a torn last line left by a crash is
+dropped on open (its trial runs again). A lock file holding pid, host and start
+time stops two runs from writing one directory; a lock whose process is gone is
+recovered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import platform
+import socket
+import sys
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from niah import __version__
+from niah.config import Experiment
+from niah.errors import LockedError, StoreError, UserError
+from niah.plan import experiment_fingerprint
+from niah.rows import SCHEMA_VERSION, ResultRow
+from niah.tokenizers import warnings_said
+
+log = logging.getLogger("niah")
+RESULTS_FILE = "results.jsonl"
+MANIFEST_FILE = "manifest.json"
+LOCK_FILE = ".lock"
+RESULTS_ROOT = Path("results")
+_YOUNG_LOCK_S = 5.0
+"""An unreadable lock younger than this may be mid-write by its owner: treat as live."""
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all (temp file in the same folder, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+
+
+def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads((run_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def resolve_run_dir(experiment: Experiment, out: str | Path | None, fresh: bool,
+                    root: Path = RESULTS_ROOT) -> Path:
+    """``--out`` as given, else the latest run of this experiment under ``root`` when its
+    fingerprint matches (resume), else a new ``root/<name>/<UTC timestamp>``."""
+    if out is not None:
+        return Path(out).expanduser()
+    parent = root / experiment.name
+    if not fresh and parent.is_dir():
+        runs = sorted((p for p in parent.iterdir() if (p / MANIFEST_FILE).is_file()),
+                      key=_run_order, reverse=True)
+        manifest = read_manifest(runs[0]) if runs else None
+        if manifest and manifest.get("fingerprint") == experiment_fingerprint(experiment):
+            return runs[0]
+    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
+    candidate, n = parent / stamp, 1
+    while candidate.exists():
+        candidate, n = parent / f"{stamp}-{n}", n + 1
+    return candidate
+
+
+def _run_order(path: Path) -> tuple[str, int]:
+    """``<stamp>`` before ``<stamp>-1`` before ``<stamp>-10`` (two runs in one second)."""
+    stamp, _, n = path.name.partition("-")
+    return stamp, int(n) if n.isdigit() else 0
+
+
+def host_info() -> dict[str, Any]:
+    return {"python": sys.version.split()[0], "platform": platform.platform(),
+            "cpu_count": os.cpu_count(), "hostname": socket.gethostname()}
+
+
+class RunLock:
+    """``O_CREAT | O_EXCL`` lock file; stale (dead pid on this host) locks are recovered."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.path = run_dir / LOCK_FILE
+        self.held = False
+
+    def acquire(self) -> None:
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                self._check_existing()
+                continue
+            except OSError as exc:
+                raise StoreError(f"{self.path}: cannot create lock ({exc.strerror})") from exc
+            info = {"pid": os.getpid(), "host": socket.gethostname(),
+                    "started": utc_now().isoformat(timespec="seconds")}
+            with os.fdopen(fd, "w") as f:
+                json.dump(info, f)
+            self.held = True
+            return
+        raise LockedError(f"{self.path}: could not take the lock (another run keeps taking it)")
+
+    def _check_existing(self) -> None:
+        """Raise if the lock is live; remove it (and say so) if it is stale."""
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8"))
+            pid, host = int(info["pid"]), str(info["host"])
+        except FileNotFoundError:
+            return
+        except (OSError, ValueError, KeyError, TypeError):
+            age = time.time() - self._mtime()
+            if age < _YOUNG_LOCK_S:
+                raise LockedError(f"{self.path.parent}: locked by a run that is starting") from None
+            log.warning("%s: unreadable lock file removed", self.path)
+            self.path.unlink(missing_ok=True)
+            return
+        if host != socket.gethostname():
+            raise LockedError(
+                f"{self.path.parent}: in use by pid {pid} on {host}; "
+                f"if that run is gone, delete {self.path}"
+            )
+        if _alive(pid):
+            raise LockedError(
+                f"{self.path.parent}: in use by a running niah (pid {pid}, since "
+                f"{info.get('started', '?')}); wait for it, or use --fresh or another --out"
+            )
+        log.warning("%s: stale lock of dead pid %d recovered", self.path, pid)
+        self.path.unlink(missing_ok=True)
+
+    def _mtime(self) -> float:
+        try:
+            return self.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # exists, owned by someone else
+    return True
+
+
+def _parse_rows(path: Path, data: bytes, torn: str) -> tuple[list[ResultRow], int]:
+    """Rows of ``data`` and the byte length of its good part (a torn tail excluded).
+
+    Only the last line may be bad (a crash mid-write); a bad line before it is damage
+    this module never makes, so it is an error rather than silently dropped.
+    """
+    rows: list[ResultRow] = []
+    good_end = 0
+    lines = data.split(b"\n")
+    last_text = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
+    for i, line in enumerate(lines):
+        if i == len(lines) - 1 and not line:
+            break  # the file ends with a newline: nothing torn
+        if line.strip():
+            try:
+                if i == len(lines) - 1:
+                    raise ValueError("no trailing newline")
+                rows.append(ResultRow.model_validate_json(line))
+            except (ValueError, ValidationError) as exc:
+                if i < last_text:
+                    raise StoreError(
+                        f"{path}: line {i + 1} is not a valid result row "
+                        f"({exc.__class__.__name__}); fix or remove that line"
+                    ) from None
+                log.warning("%s: line %d is torn (an interrupted write): %s", path, i + 1, torn)
+                return rows, good_end
+        good_end += len(line) + 1
+    return rows, good_end
+
+
+class RunStore:
+    """An open run directory: the rows so far and a way to append more."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = run_dir
+        self.results = run_dir / RESULTS_FILE
+        self.lock = RunLock(run_dir)
+        self._done: dict[str, set[str]] = {}
+        """Trial ids stored per model (ids only: rows can be large, runs long)."""
+        self._fd: int | None = None
+        self._write_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, run_dir: Path, experiment: Experiment, models: list[dict[str, Any]],
+             *, fresh: bool = False) -> RunStore:
+        """Create or resume ``run_dir``: take the lock, recover a torn tail, write the
+        manifest. ``fresh`` refuses a directory that already holds results."""
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"--out {run_dir}: cannot create directory ({exc.strerror})") from None
+        if not os.access(run_dir, os.W_OK):
+            raise UserError(f"--out {run_dir}: directory is not writable")
+        store = cls(run_dir)
+        store.lock.acquire()
+        try:
+            old = read_manifest(run_dir)
+            fingerprint = experiment_fingerprint(experiment)
+            if old is not None and old.get("fingerprint") != fingerprint:
+                raise UserError(f"{run_dir}: holds a run of a different experiment (its prompts "
+                                "differ); use another --out or --fresh")
+            if fresh and store.results.exists() and store.results.stat().st_size:
+                raise UserError(f"{run_dir}: already holds results; --fresh needs a new directory")
+            store._recover()
+            store._write_manifest(old, experiment, fingerprint, models)
+            store._fd = os.open(store.results, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _recover(self) -> None:
+        try:
+            data = self.results.read_bytes()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            raise StoreError(f"{self.results}: cannot read ({exc.strerror})") from exc
+        rows, good = _parse_rows(self.results, data, "dropped, its trial will run again")
+        for row in rows:
+            self._done.setdefault(row.model, set()).add(row.trial_id)
+        if good < len(data):
+            try:
+                os.truncate(self.results, good)
+            except OSError as exc:
+                raise StoreError(f"{self.results}: cannot drop torn line ({exc.strerror})") from exc
+
+    def _write_manifest(self, old: dict[str, Any] | None, experiment: Experiment,
+                        fingerprint: str, models: list[dict[str, Any]]) -> None:
+        now = utc_now().isoformat(timespec="seconds")
+        sessions = list(old.get("sessions", [])) if old else []
+        sessions.append({"started_at": now, "niah_version": __version__,
+                         "models": [m["id"] for m in models], "pid": os.getpid()})
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "niah_version": __version__,
+            "experiment": experiment.name,
+            "fingerprint": fingerprint,
+            "started_at": old.get("started_at", now) if old else now,
+            "config": experiment.model_dump(mode="json"),
+            "models": models,
+            "host": host_info(),
+            "sessions": sessions,
+            "warnings": warnings_said(),
+        }
+        atomic_write_text(self.dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+
+    def done(self, model: str) -> set[str]:
+        """Trial ids already stored for ``model`` (skipped on resume)."""
+        return set(self._done.get(model, ()))
+
+    def append(self, row: ResultRow) -> None:
+        """One row, one write, fsynced; on failure the file is cut back to its old end."""
+        if self._fd is None:
+            raise StoreError(f"{self.results}: store is closed")
+        data = (row.model_dump_json() + "\n").encode("utf-8")
+        with self._write_lock:
+            start = os.lseek(self._fd, 0, os.SEEK_END)
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(self._fd, view):]
+                os.fsync(self._fd)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, start)
+                hint = "disk full" if exc.errno == errno.ENOSPC else exc.strerror
+                raise StoreError(f"{self.results}: cannot append a row ({hint})") from exc
+            self._done.setdefault(row.model, set()).add(row.trial_id)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self.lock.release()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def load_rows(run_dir: str | Path) -> list[ResultRow]:
+    """Every row of a run (a torn last line is skipped), without taking the lock."""
+    path = Path(run_dir)
+    path = path if path.is_file() else path / RESULTS_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UserError(f"{path.parent}: no {RESULTS_FILE} (not a niah run directory)") from None
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read ({exc.strerror})") from exc
+    return _parse_rows(path, data, "skipped")[0]

@@ -1,0 +1,118 @@
+"""``niah report`` through ``niah.cli.main``: files written, table printed, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from matplotlib.image import imread
+
+from niah.cli import main as cli_main
+from tests.report.factory import make_row, quickstart_rows, write_run
+
+
+@pytest.fixture(autouse=True)
+def only_report_commands(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build the parser from these commands alone, so other commands' modules don't matter."""
+    monkeypatch.setattr(cli_main, "COMMANDS", ("report", "import_"))
+    monkeypatch.delenv("NIAH_DEBUG", raising=False)
+
+
+def test_report_writes_heatmap_summary_and_html(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = write_run(tmp_path / "run", quickstart_rows(), {"experiment": {"name": "demo"}})
+    assert cli_main.main(["report", str(run)]) == 0
+    out = run / "report"
+    assert sorted(p.name for p in out.iterdir()) == [
+        "heatmap_openai_gpt-4o.png", "report.html", "summary.csv"]
+    image = imread(out / "heatmap_openai_gpt-4o.png")
+    assert image.shape[0] > 300 and image.shape[1] > 600
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary.loc[0, "model"] == "openai/gpt-4o"
+    assert summary.loc[0, "recall"] == pytest.approx(0.625)
+    assert summary.loc[0, "errors"] == 3
+    assert json.loads(summary.loc[0, "recall_by_length"]) == {"1000": 0.5, "2000": 1.0, "4000": 0.5}
+    stdout = capsys.readouterr().out
+    assert "openai/gpt-4o" in stdout and "62.5%" in stdout and "report.html" in stdout
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_several_runs_formats_and_out_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a = write_run(tmp_path / "a", quickstart_rows())
+    b = write_run(tmp_path / "b", quickstart_rows(model="anthropic/claude"))
+    out = tmp_path / "out"
+    code = cli_main.main(["report", str(a), str(b), "--out", str(out), "--format", "png,svg,pdf",
+                          "--title", "Two models", "--split-at", "2K"])
+    assert code == 0
+    names = {p.name for p in out.iterdir()}
+    for stem in ("heatmap_openai_gpt-4o", "heatmap_anthropic_claude", "comparison"):
+        assert {f"{stem}.png", f"{stem}.svg", f"{stem}.pdf"} <= names
+    assert (out / "comparison.pdf").read_bytes().startswith(b"%PDF")
+    assert b"<svg" in (out / "comparison.svg").read_bytes()
+    assert not (a / "report").exists()
+
+
+def test_multi_needle_runs_get_the_recall_curve(tmp_path: Path) -> None:
+    rows = [make_row(n, 0, 0.5, needles=4) for n in (1000, 2000)]
+    run = write_run(tmp_path / "run", rows)
+    assert cli_main.main(["report", str(run)]) == 0
+    assert (run / "report" / "multi_needle.png").is_file()
+
+
+def test_torn_last_line_warns_and_still_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = write_run(tmp_path / "run", quickstart_rows(), tail='{"trial_id": "t-9')
+    assert cli_main.main(["report", str(run)]) == 0
+    err = capsys.readouterr().err
+    assert "niah: warning:" in err and "line 12" in err
+    assert (run / "report" / "report.html").is_file()
+
+
+@pytest.mark.parametrize(
+    ("setup", "message"),
+    [
+        ("missing", "no such run directory"),
+        ("no_results", "no results.jsonl"),
+        ("empty", "holds no results"),
+    ],
+)
+def test_bad_run_dirs_exit_2_with_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], setup: str, message: str
+) -> None:
+    run = tmp_path / "run"
+    if setup != "missing":
+        run.mkdir()
+    if setup == "empty":
+        (run / "results.jsonl").write_text("", encoding="utf-8")
+    assert cli_main.main(["report", str(run)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err and err.startswith("niah: error: ")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["--format", "gif"], "--format"), (["--split-at", "big"], "--split-at"),
+     (["--threshold", "1.5"], "--threshold")],
+)
+def test_bad_options_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    run = write_run(tmp_path / "run", quickstart_rows())
+    assert cli_main.main(["report", str(run), *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_model_ids_are_printed_verbatim(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = "x/[bold red]not markup[/bold red]"
+    run = write_run(tmp_path / "run", [make_row(1000, 0, 1.0, model=model)])
+    assert cli_main.main(["report", str(run)]) == 0
+    assert model in capsys.readouterr().out
+    assert (run / "report" / "heatmap_x_bold_red_not_markup_bold_red.png").is_file()

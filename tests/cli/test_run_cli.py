@@ -1,0 +1,193 @@
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from niah.cli.main import main
+from niah.store import LOCK_FILE, MANIFEST_FILE, RESULTS_FILE, load_rows
+
+NEEDLE = {"text": "The special magic number is {value}.",
+          "question": "What is the special magic number?"}
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NIAH_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("COLUMNS", "160")  # rich tables unwrapped, to read them
+    monkeypatch.chdir(tmp_path)
+
+
+def cells(printed: str, model: str) -> list[str]:
+    line = next(x for x in printed.splitlines() if model in x)
+    return [c.strip() for c in line.split("│")[1:-1]]
+
+
+def config(tmp_path: Path, model: Any = "scripted/perfect", **run: Any) -> str:
+    data = {
+        "name": "cli-test",
+        "model": model,
+        "needles": [NEEDLE],
+        "grid": {"context_lengths": [200, 400], "depth_percents": [0, 50, 100]},
+        "run": {"concurrency": 2, **run},
+    }
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return str(path)
+
+
+def test_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", config(tmp_path), "--out", str(out)]) == 0
+    rows = load_rows(out)
+    assert len(rows) == 6 and all(r.score == 1.0 for r in rows)
+    assert not (out / LOCK_FILE).exists()
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    assert manifest["models"][0]["tokenizer"] == "tiktoken:cl100k_base"
+    printed = capsys.readouterr()
+    assert "recall by context length" in printed.out
+    # model, 200, 400, all, errors, cost
+    assert cells(printed.out, "scripted/perfect") == [
+        "scripted/perfect", "1.00", "1.00", "1.00", "0", "$0"
+    ]
+    assert f"results: {out / RESULTS_FILE}" in printed.out
+    assert "6/6" in printed.err  # the progress bar
+
+
+def test_default_out_resumes_and_fresh_starts_anew(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    assert main(["run", cfg]) == 0
+    assert main(["run", cfg]) == 0
+    runs = list((tmp_path / "results" / "cli-test").iterdir())
+    assert len(runs) == 1 and len(load_rows(runs[0])) == 6
+    assert main(["run", cfg, "--fresh"]) == 0
+    runs = sorted((tmp_path / "results" / "cli-test").iterdir())
+    assert len(runs) == 2
+    assert all(r.cached for r in load_rows(runs[1]))  # the fresh run paid nothing
+
+
+def test_several_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    argv = ["run", config(tmp_path), "--out", str(out),
+            "--model", "scripted/perfect", "--model", "scripted/other", "--lengths", "300"]
+    assert main(argv) == 0
+    rows = load_rows(out)
+    assert sorted({r.model for r in rows}) == ["scripted/other", "scripted/perfect"]
+    assert len(rows) == 6 and {r.context_length for r in rows} == {300}
+    printed = capsys.readouterr().out
+    assert "scripted/other" in printed and "scripted/perfect" in printed
+
+
+def test_dry_run_sends_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = config(tmp_path)
+    assert main(["run", cfg, "--dry-run"]) == 0
+    printed = capsys.readouterr().out
+    assert "dry run" in printed and "scripted/perfect" in printed
+    assert not (tmp_path / "results").exists()
+    assert not (tmp_path / "cache" / "responses").exists()
+    assert main(["run", cfg, "--out", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    assert main(["run", cfg, "--out", str(tmp_path / "b"), "--dry-run"]) == 0
+    # model, trials, stored, cached, to send, prompt tokens, cost
+    assert cells(capsys.readouterr().out, "scripted/perfect") == [
+        "scripted/perfect", "6", "0", "6", "0", "0", "$0"
+    ]
+    assert main(["run", cfg, "--out", str(tmp_path / "a"), "--dry-run"]) == 0
+    assert cells(capsys.readouterr().out, "scripted/perfect")[1:5] == ["6", "6", "0", "0"]
+    assert not (tmp_path / "b").exists()
+
+
+def test_bad_input_exits_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["run", config(tmp_path), "--out", str(out), "--lengths", "abc"]) == 2
+    small = {"id": "scripted/small", "options": {"context_window": 300}}
+    assert main(["run", config(tmp_path, small), "--out", str(out)]) == 2
+    assert "grid.context_lengths: 400 does not fit scripted/small" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_failing_run_exits_1_and_keeps_its_rows(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = {"id": "scripted/bad", "options": {"error_rate": 1.0, "error_kind": "permanent"}}
+    out = tmp_path / "out"
+    cfg = config(tmp_path, bad, concurrency=1, min_trials_before_abort=2)
+    assert main(["run", cfg, "--out", str(out)]) == 1
+    assert "niah: failed: scripted/bad: 2 of 2 trials failed" in capsys.readouterr().err
+    assert len(load_rows(out)) == 2 and not (out / LOCK_FILE).exists()
+
+
+def test_a_locked_directory_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    lock = {"pid": os.getppid(), "host": os.uname().nodename, "started": "now"}
+    (out / LOCK_FILE).write_text(json.dumps(lock))
+    assert main(["run", config(tmp_path), "--out", str(out)]) == 2
+    assert "in use by a running niah" in capsys.readouterr().err
+
+
+def test_rescore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "out"
+    assert main(["run", config(tmp_path), "--out", str(out)]) == 0
+    before = (out / RESULTS_FILE).read_bytes()
+    assert main(["rescore", str(out), "--scoring", "exact"]) == 0
+    assert "6 scores changed" in capsys.readouterr().out
+    assert all(r.score == 0.0 and r.needles[0].found is False for r in load_rows(out))
+    assert (out / (RESULTS_FILE + ".bak")).read_bytes() == before
+    manifest = json.loads((out / MANIFEST_FILE).read_text())
+    assert manifest["config"]["scoring"]["kind"] == "exact"
+    assert manifest["rescored"][0]["scoring"]["kind"] == "exact"
+    assert main(["rescore", str(out), "--pattern", "magic number is {answer}"]) == 0
+    assert all(r.score == 1.0 for r in load_rows(out))
+    assert main(["rescore", str(out)]) == 0  # the run's scorer is now the regex
+    assert "0 scores changed" in capsys.readouterr().out
+    assert not (out / LOCK_FILE).exists()
+
+
+def test_rescore_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["rescore", str(tmp_path / "nope")]) == 2
+    out = tmp_path / "out"
+    assert main(["run", config(tmp_path), "--out", str(out)]) == 0
+    assert main(["rescore", str(out), "--scoring", "regex"]) == 2
+    assert "scoring.pattern: is required" in capsys.readouterr().err
+    assert main(["rescore", str(out), "--pattern", "(["]) == 2
+
+
+def test_ctrl_c_keeps_finished_rows_and_the_next_run_resumes(tmp_path: Path) -> None:
+    slow = {"id": "scripted/slow", "options": {"latency_s": 0.3}}
+    cfg = config(tmp_path, slow, concurrency=1)
+    out = tmp_path / "out"
+    results = out / RESULTS_FILE
+    env = {**os.environ, "NIAH_CACHE_DIR": str(tmp_path / "cache")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "niah", "run", cfg, "--out", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if results.is_file() and results.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "interrupted: finished rows are kept" in err
+    assert not (out / LOCK_FILE).exists()
+    kept = load_rows(out)
+    assert 2 <= len(kept) < 6
+    assert main(["run", cfg, "--out", str(out)]) == 0
+    rows = load_rows(out)
+    assert len(rows) == 6 and len({r.trial_id for r in rows}) == 6
+    assert rows[: len(kept)] == kept

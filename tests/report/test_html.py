@@ -1,0 +1,132 @@
+"""The HTML report: self-contained, and inert whatever the model answered."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from niah.analysis import load_results, rows_frame, summarize
+from niah.report.build import build_report
+from niah.report.html import MAX_RESPONSE_CHARS, ReportImages, redact, render_html
+from tests.report.factory import HOSTILE, make_row, quickstart_rows, write_run
+
+
+class Tags(HTMLParser):
+    """Every start tag with its attributes, as a browser's tokenizer sees them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+
+def tags_of(page: str) -> list[tuple[str, dict[str, str | None]]]:
+    parser = Tags()
+    parser.feed(page)
+    return parser.tags
+
+
+def hostile_frame(model: str = "evil/<b>model</b>") -> pd.DataFrame:
+    rows = [make_row(1000, 10 * k, 0.0, response=text, model=model)
+            for k, text in enumerate(HOSTILE)]
+    rows.append(make_row(2000, 0, 1.0, model=model))
+    return rows_frame(rows)
+
+
+def page_for(df: pd.DataFrame, manifest: dict[str, Any] | None = None) -> str:
+    images = ReportImages(heatmaps={label: b"\x89PNG fake" for label in df["series"]})
+    return render_html(df, summarize(df), images, [("runs/<x>", manifest)],
+                       title="<i>t</i>")
+
+
+def test_model_output_is_escaped_text() -> None:
+    page = page_for(hostile_frame())
+    for text in HOSTILE:
+        assert text not in page
+    assert "&lt;script&gt;document.title=&#x27;PWNED&#x27;&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=&quot;document.title=&#x27;PWNED&#x27;&quot;&gt;" in page
+    assert "&lt;/td&gt;&lt;/table&gt;&lt;h1 id=injected&gt;" in page
+    tags = tags_of(page)
+    names = [t for t, _ in tags]
+    assert "script" not in names and "h1" in names and names.count("h1") == 1
+    assert not any(attrs.get("id") == "injected" for _, attrs in tags)
+    assert not any(k.startswith("on") for _, attrs in tags for k in attrs)
+    clean = page_for(rows_frame([make_row(1000, 10 * k, 0.0, model="evil/<b>model</b>")
+                                 for k in range(3)] + [make_row(2000, 0, 1.0,
+                                                                model="evil/<b>model</b>")]))
+    assert names.count("table") == [t for t, _ in tags_of(clean)].count("table")
+
+
+def test_model_ids_titles_and_paths_are_escaped() -> None:
+    page = page_for(hostile_frame())
+    assert "<b>model</b>" not in page and "evil/&lt;b&gt;model&lt;/b&gt;" in page
+    assert "<i>t</i>" not in page and "&lt;i&gt;t&lt;/i&gt;" in page
+    assert "runs/&lt;x&gt;" in page
+
+
+def test_page_loads_nothing_and_runs_nothing() -> None:
+    page = page_for(hostile_frame())
+    tags = tags_of(page)
+    meta = [a for t, a in tags if t == "meta" and a.get("http-equiv")]
+    assert meta and meta[0]["content"] is not None
+    assert "default-src 'none'" in meta[0]["content"] and "img-src data:" in meta[0]["content"]
+    for tag, attrs in tags:
+        assert tag not in ("script", "link", "iframe", "object", "embed", "base")
+        for key in ("src", "href"):
+            value = attrs.get(key)
+            assert value is None or value.startswith("data:image/png;base64,"), (tag, value)
+    assert not re.search(r"url\(|@import|https?://", page.split("<body>")[0])
+
+
+def test_images_are_embedded_per_model(tmp_path: Path) -> None:
+    rows = quickstart_rows() + quickstart_rows(model="anthropic/claude")
+    report = build_report([write_run(tmp_path / "run", rows)])
+    page = (report.out_dir / "report.html").read_text(encoding="utf-8")
+    images = [a for t, a in tags_of(page) if t == "img"]
+    assert len(images) == 3  # comparison + one heatmap per model
+    assert all((a["src"] or "").startswith("data:image/png;base64,iVBOR") for a in images)
+    assert [a["alt"] for a in images] == [
+        "Models compared", "Recall heatmap of openai/gpt-4o", "Recall heatmap of anthropic/claude"]
+
+
+def test_missed_and_errored_trials_are_listed() -> None:
+    df = rows_frame(quickstart_rows())
+    page = page_for(df)
+    table = page.split("Missed and errored trials")[1]
+    assert table.count("permanent: context too long") == 3
+    assert table.count("<tr>") == 1 + 3 + 3  # header, errors, misses (score < 1)
+
+
+def test_long_responses_are_cut() -> None:
+    df = rows_frame([make_row(1000, 0, 0.0, response="A" * (MAX_RESPONSE_CHARS + 500))])
+    page = page_for(df)
+    assert "A" * MAX_RESPONSE_CHARS in page and "A" * (MAX_RESPONSE_CHARS + 1) not in page
+    assert "500 more characters" in page
+
+
+def test_config_is_shown_with_secrets_redacted() -> None:
+    manifest = {
+        "niah_version": "0.1.0",
+        "experiment": {"name": "demo", "model": [{"id": "openai/x", "api_key_env": "OPENAI_KEY"}],
+                       "note": "</pre><script>alert(1)</script>"},
+        "headers": {"Authorization": "Bearer sk-live-123", "api_key": "sk-live-456"},
+    }
+    page = page_for(rows_frame(quickstart_rows()), manifest)
+    assert "sk-live" not in page
+    assert "OPENAI_KEY" in page and "[redacted]" in page
+    assert "<script>alert(1)</script>" not in page
+    assert redact({"a": [{"token": "x", "max_tokens": 5}]}) == {
+        "a": [{"token": "[redacted]", "max_tokens": 5}]}
+
+
+def test_run_without_manifest_says_so(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", quickstart_rows())
+    df = load_results(run)
+    page = render_html(df, summarize(df), ReportImages(), [(str(run), None)])
+    assert "No manifest.json" in page

@@ -1,0 +1,164 @@
+"""Results files -> DataFrame -> grids and summaries, from rows with known values."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from niah.analysis import (
+    COLUMNS,
+    ResultsWarning,
+    effective_context_length,
+    grid,
+    is_multi_needle,
+    load_results,
+    rows_frame,
+    summarize,
+)
+from niah.errors import UserError
+from tests.report.factory import make_row, quickstart_rows, write_run
+
+
+def test_load_results_flattens_every_row(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", quickstart_rows())
+    df = load_results(run)
+    assert list(df.columns) == list(COLUMNS)
+    assert len(df) == 11
+    assert set(df["run_dir"]) == {str(run)}
+    assert set(df["series"]) == {"openai/gpt-4o"}
+    errors = df[df["error"].notna()]
+    assert len(errors) == 3
+    assert set(errors["error"]) == {"permanent: context too long"}
+    assert errors["score"].isna().all()
+    assert errors["error_status"].tolist() == [400, 400, 400]
+    assert df["score"].dtype == float
+    assert df.loc[0, "n_needles"] == 1 and df.loc[0, "needles_found"] == 1
+
+
+def test_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", quickstart_rows(), tail='{"trial_id": "x", "mod')
+    with pytest.warns(ResultsWarning, match="line 12: incomplete or invalid last line"):
+        df = load_results(run)
+    assert len(df) == 11
+
+
+def test_invalid_middle_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    run.mkdir()
+    good = [r.model_dump_json() for r in quickstart_rows()]
+    lines = [good[0], "not json", good[1], '{"trial_id": 1}', *good[2:]]
+    (run / "results.jsonl").write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    with pytest.warns(ResultsWarning, match=r"skipped 2 invalid line\(s\); first line 2: not"):
+        df = load_results(run)
+    assert len(df) == 11
+
+
+def test_a_trial_stored_twice_keeps_its_last_row(tmp_path: Path) -> None:
+    rows = [make_row(1000, 0, 0.0), make_row(2000, 0, 1.0), make_row(1000, 0, 1.0)]
+    run = write_run(tmp_path / "run", rows)
+    with pytest.warns(ResultsWarning, match="1 trial\\(s\\) stored twice"):
+        df = load_results(run)
+    assert len(df) == 2
+    assert df.set_index("context_length").loc[1000, "score"] == 1.0
+
+
+def test_same_model_in_two_runs_gets_two_series(tmp_path: Path) -> None:
+    a = write_run(tmp_path / "a", [make_row(1000, 0, 1.0)])
+    b = write_run(tmp_path / "b", [make_row(1000, 0, 0.0), make_row(1000, 0, 1.0, model="x/y")])
+    df = load_results(a, b)
+    assert list(df["series"]) == ["openai/gpt-4o (a)", "openai/gpt-4o (b)", "x/y"]
+    assert grid(df, "openai/gpt-4o (b)").iloc[0, 0] == 0.0
+
+
+def test_several_models_in_one_file(tmp_path: Path) -> None:
+    rows = quickstart_rows() + quickstart_rows(model="anthropic/claude")
+    df = load_results(write_run(tmp_path / "run", rows))
+    assert list(summarize(df)["model"]) == ["openai/gpt-4o", "anthropic/claude"]
+    with pytest.raises(UserError, match="results hold 2 models"):
+        grid(df)
+
+
+def test_missing_run_dir_and_missing_results_are_user_errors(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="no such run directory"):
+        load_results(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"no results\.jsonl"):
+        load_results(tmp_path / "empty")
+
+
+def test_grid_values_counts_and_axes() -> None:
+    df = rows_frame(quickstart_rows())
+    score = grid(df, "openai/gpt-4o")
+    errors = grid(df, "openai/gpt-4o", "errors")
+    trials = grid(df, "openai/gpt-4o", "trials")
+    assert score.index.name == "depth_percent" and score.columns.name == "context_length"
+    assert list(score.index) == [0.0, 50.0, 100.0]
+    assert list(score.columns) == [1000, 2000, 4000]
+    expected = pd.DataFrame(
+        [[1.0, math.nan, 0.0], [0.0, 1.0, 1.0], [0.5, 1.0, math.nan]],
+        index=score.index, columns=score.columns,
+    )
+    pd.testing.assert_frame_equal(score, expected)
+    assert errors.to_numpy().tolist() == [[0, 2, 0], [0, 1, 0], [0, 0, 0]]
+    assert trials.to_numpy().tolist() == [[1, 2, 1], [1, 2, 1], [2, 1, 0]]
+
+
+def test_grid_with_fixed_axes_leaves_unrun_cells_empty() -> None:
+    df = rows_frame([make_row(1000, 0, 1.0)])
+    score = grid(df, lengths=[1000, 8000], depths=[0.0, 100.0])
+    assert score.shape == (2, 2)
+    assert score.iloc[0, 0] == 1.0 and score.isna().sum().sum() == 3
+    assert grid(df, "openai/gpt-4o", "trials", lengths=[1000, 8000]).iloc[0].tolist() == [1, 0]
+
+
+def test_summarize_counts_recall_tokens_and_cost() -> None:
+    df = rows_frame(quickstart_rows())
+    rec = summarize(df).iloc[0]
+    assert rec["trials"] == 11 and rec["errors"] == 3 and rec["scored"] == 8
+    assert rec["error_rate"] == pytest.approx(3 / 11)
+    assert rec["recall"] == pytest.approx(5 / 8)  # 1,0,1,0,1,1,0,1 over answered trials
+    assert rec["prompt_tokens"] == sum(r.prompt_tokens for r in quickstart_rows())
+    assert rec["completion_tokens"] == 80
+    assert rec["cost_usd"] == pytest.approx(0.008)
+    assert rec["recall_by_length"] == {1000: 0.5, 2000: 1.0, 4000: 0.5}
+    assert rec["recall_by_depth"] == {0.0: 0.5, 50.0: 2 / 3, 100.0: 2 / 3}
+    assert rec["max_context_length"] == 4000
+    # 1K recall 0.5; 2K 1.0 >= 0.425; 4K 0.5 >= 0.425 -> the whole range holds
+    assert rec["effective_context_length"] == 4000
+
+
+def test_summarize_cost_is_nan_when_nothing_was_priced() -> None:
+    df = rows_frame([make_row(1000, 0, 1.0, cost=None)])
+    assert math.isnan(summarize(df).iloc[0]["cost_usd"])
+
+
+@pytest.mark.parametrize(
+    ("recall", "threshold", "expected"),
+    [
+        ({1000: 1.0, 2000: 0.9, 4000: 0.86, 8000: 0.8, 16000: 1.0}, 0.85, 4000),
+        ({1000: 0.5, 2000: 0.43, 4000: 0.42}, 0.85, 2000),  # relative to the shortest
+        ({1000: 1.0, 2000: 1.0}, 1.0, 2000),
+        ({4000: 1.0, 1000: 1.0, 2000: 0.1}, 0.85, 1000),  # order does not matter
+        ({1000: 1.0, 2000: math.nan, 4000: 1.0}, 0.85, 1000),  # unknown stops the scan
+        ({1000: 0.0, 2000: 0.0}, 0.85, None),
+        ({1000: math.nan}, 0.85, None),
+        ({}, 0.85, None),
+    ],
+)
+def test_effective_context_length(
+    recall: dict[int, float], threshold: float, expected: int | None
+) -> None:
+    assert effective_context_length(recall, threshold) == expected
+
+
+def test_effective_context_length_rejects_a_bad_threshold() -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        effective_context_length({1000: 1.0}, 0)
+
+
+def test_multi_needle_detection() -> None:
+    assert not is_multi_needle(rows_frame(quickstart_rows()))
+    assert is_multi_needle(rows_frame([make_row(1000, 0, 0.5, needles=4)]))

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import io
+
+from rich.console import Console
+
+from niah.progress import RichProgress, human_tokens, money
+from niah.rows import ErrorInfo, ResultRow, UsageInfo
+
+
+def row(**changes: object) -> ResultRow:
+    data: dict[str, object] = {
+        "trial_id": "t", "experiment": "e", "model": "openai/gpt-4o", "context_length": 1000,
+        "context_tokens": 1000, "prompt_tokens": 1050, "depth_percent": 0.0,
+        "actual_depth_percent": 0.0, "needles": [], "seed": 0, "prompt_sha256": "0",
+        "niah_version": "0", "timestamp": "now", "response": "x", "score": 1.0,
+        "usage": UsageInfo(prompt_tokens=1050, completion_tokens=10), "cost_usd": 0.5,
+    }
+    data.update(changes)
+    return ResultRow.model_validate(data)
+
+
+def test_the_bar_counts_done_errors_tokens_and_money_spent() -> None:
+    out = io.StringIO()
+    console = Console(file=out, width=120, force_terminal=False)
+    with RichProgress(console) as bar:
+        bar.start("openai/gpt-4o", total=10, done=3)
+        bar.advance("openai/gpt-4o", row())
+        bar.advance("openai/gpt-4o", row(cached=True))  # nothing sent, nothing paid
+        bar.advance("openai/gpt-4o", row(
+            response=None, score=None, cost_usd=None,
+            error=ErrorInfo(kind="permanent", message="400"), usage=UsageInfo(),
+        ))
+    text = out.getvalue()
+    assert "openai/gpt-4o" in text and "6/10" in text
+    assert "1 err" in text and "2.1K tok" in text and "$0.5000" in text
+
+
+def test_formats() -> None:
+    assert [human_tokens(n) for n in (999, 1000, 1500, 128_000, 2_000_000)] == [
+        "999", "1K", "1.5K", "128K", "2M"
+    ]
+    assert [money(x) for x in (None, 0.0, 0.01234, 12.5)] == ["$?", "$0", "$0.0123", "$12.50"]
