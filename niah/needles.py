@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from niah.config import Experiment, NeedleSpec, ValueSpec
 from niah.errors import HaystackError
@@ -39,6 +40,10 @@ WORDS = (
     "waffle", "walrus", "wasabi", "watermelon", "wombat", "xylophone", "yak", "zeppelin",
     "zucchini",
 )
+
+
+class Haystack(Protocol):
+    def contains(self, answer: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -92,21 +97,35 @@ def _render(template: str, value: str, key: str | None) -> str:
     return out.replace("{key}", key) if key is not None else out
 
 
-def draw_needles(experiment: Experiment, seed: int, haystack_lower: bytes) -> list[Needle]:
+class _Bytes:
+    """Adapter: a lower-cased byte string as a ``Haystack``."""
+
+    def __init__(self, lower: bytes) -> None:
+        self.lower = lower
+
+    def contains(self, answer: str) -> bool:
+        return occurs_in(answer, self.lower)
+
+
+def draw_needles(
+    experiment: Experiment, seed: int, haystack: Haystack | bytes
+) -> list[Needle]:
     """The needles of one trial, in config order, each with a distinct fresh value.
 
     Random values that occur in the haystack (or repeat within the trial) are redrawn;
     a fixed answer that occurs in the haystack is a config error, since the model could
     find it without reading the needle.
     """
+    if isinstance(haystack, bytes):
+        haystack = _Bytes(haystack.lower())
     rng = random.Random(seed)
     used: set[str] = set()
     out: list[Needle] = []
     for index, spec in enumerate(experiment.needles):
         for _ in range(spec.count):
-            value = _draw_value(spec, rng, used, haystack_lower, index)
+            value = _draw_value(spec, rng, used, haystack, index)
             answer = value if spec.value is not None else (spec.answer or "")
-            if spec.value is None and occurs_in(answer, haystack_lower):
+            if spec.value is None and haystack.contains(answer):
                 raise HaystackError(
                     f"needles[{index}].answer: {answer!r} occurs in the haystack, "
                     "so finding it proves nothing; choose another answer or haystack"
@@ -124,7 +143,7 @@ def draw_needles(experiment: Experiment, seed: int, haystack_lower: bytes) -> li
 
 
 def _draw_value(
-    spec: NeedleSpec, rng: random.Random, used: set[str], haystack_lower: bytes, index: int
+    spec: NeedleSpec, rng: random.Random, used: set[str], haystack: Haystack, index: int
 ) -> str:
     if spec.value is None:
         return ""
@@ -133,7 +152,7 @@ def _draw_value(
         value = generate(rng, spec.value)
         if value.lower() in used and spec.value.kind != "fixed":
             continue
-        if occurs_in(value, haystack_lower):
+        if haystack.contains(value):
             if spec.value.kind == "fixed":
                 raise HaystackError(
                     f"needles[{index}].value.value: {value!r} occurs in the haystack, "

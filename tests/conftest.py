@@ -18,3 +18,14 @@ def smollm2_path() -> Path:
     from niah.gguf import embedded_gguf
 
     return embedded_gguf()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Corpus and response caches go to a per-session temp dir, never ~/.cache."""
+    monkeypatch.setenv("NIAH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "niah-cache"))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -20,7 +20,6 @@ Hugging Face tokenizers.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -83,6 +82,15 @@ class _Window:
         return "".join(self.parts)
 
 
+def prompt_digest(messages: list[dict[str, str]]) -> str:
+    """sha256 over the messages (role NUL content NUL ...): cheap for 10M-token prompts."""
+    h = hashlib.sha256()
+    for m in messages:
+        h.update(m["role"].encode() + b"\0")
+        h.update(m["content"].encode() + b"\0")
+    return h.hexdigest()
+
+
 def render_user(template: str, context: str, question: str) -> str:
     """Fill the template in one pass (a context may itself contain braces)."""
     values = {"{context}": context, "{question}": question}
@@ -120,7 +128,7 @@ class PromptBuilder:
 
     def build(self, trial: Trial) -> BuiltPrompt:
         corpus = self.corpus
-        needles = draw_needles(self.experiment, trial.seed, corpus.lower)
+        needles = draw_needles(self.experiment, trial.seed, corpus)
         question = question_for(self.experiment, needles)
         overhead = self.overhead_tokens(question)
         target = trial.context_length
@@ -139,9 +147,7 @@ class PromptBuilder:
         messages.append(
             {"role": "user", "content": render_user(self.experiment.prompt.template, context, question)}
         )
-        digest = hashlib.sha256(
-            json.dumps(messages, ensure_ascii=False, separators=(",", ":")).encode()
-        ).hexdigest()
+        digest = prompt_digest(messages)
         main = next(
             (p for p, d in zip(placed, trial.needle_depths) if d == trial.depth_percent),
             placed[0],
@@ -258,14 +264,15 @@ class PromptBuilder:
         corpus = self.corpus
         b = corpus.bounds
         # haystack positions (tokens of haystack before each needle) at sentence starts
-        starts: list[int] = []  # haystack coordinates of usable boundaries
+        parts_b: list[np.ndarray] = []  # haystack coordinates of usable boundaries
         base = 0
         for ts, te in spans:
-            lo, hi = np.searchsorted(b, [ts, te])
-            starts.extend(int(x) - ts + base for x in b[lo:hi + 1] if ts <= x <= te)
+            lo, hi = np.searchsorted(b, [ts, te], side="left"), None
+            lo, hi = int(lo[0]), int(np.searchsorted(b, te, side="right"))
+            parts_b.append(b[lo:hi] - ts + base)
             base += te - ts
-        starts.append(h)
-        starts_arr = np.unique(np.asarray(starts, dtype=np.int64))
+        parts_b.append(np.array([h]))
+        starts_arr = np.unique(np.concatenate(parts_b))
         positions = []
         for n, d in enumerate(depths):
             if d >= 100:

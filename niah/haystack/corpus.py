@@ -76,6 +76,20 @@ class Corpus:
         at = np.minimum(self.offsets[self.bounds], len(raw) - 1)
         return self.bounds[~np.isin(raw[at], _WS)]
 
+    @functools.cached_property
+    def words(self) -> frozenset[bytes]:
+        """Every alphanumeric run of the lower-cased text: O(1) absence checks."""
+        return frozenset(re.findall(rb"[a-z0-9]+", self.lower))
+
+    def contains(self, answer: str) -> bool:
+        """Whether ``answer`` occurs in the haystack as a whole word, ignoring case."""
+        key = answer.lower().encode()
+        if re.fullmatch(rb"[a-z0-9]+", key):
+            return key in self.words
+        from niah.needles import occurs_in
+
+        return occurs_in(answer, self.lower)
+
     @property
     def n_tokens(self) -> int:
         return len(self.ids)
@@ -103,7 +117,10 @@ def _encode_chunks(tokenizer: Tokenizer, chunks: list[str]) -> tuple[np.ndarray,
     else:
         lengths: np.ndarray = tokenizer.byte_lengths  # type: ignore[attr-defined]
         batch = getattr(tokenizer, "encode_batch", None)
-        encoded = batch(chunks) if batch else [tokenizer.encode(c) for c in chunks]
+        if batch is None or len(chunks) == 1:
+            encoded = [tokenizer.encode(c) for c in chunks]
+        else:
+            encoded = batch(chunks)
         for text, ids_list in zip(chunks, encoded):
             ids = np.asarray(ids_list, dtype=np.int64)
             sizes = lengths[ids]

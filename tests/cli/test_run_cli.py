@@ -163,6 +163,10 @@ def test_rescore_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     assert main(["rescore", str(out), "--scoring", "regex"]) == 2
     assert "scoring.pattern: is required" in capsys.readouterr().err
     assert main(["rescore", str(out), "--pattern", "(["]) == 2
+    lock = {"pid": os.getppid(), "host": os.uname().nodename, "started": "now"}
+    (out / LOCK_FILE).write_text(json.dumps(lock))
+    assert main(["rescore", str(out)]) == 2  # a run is writing it
+    assert "in use by a running niah" in capsys.readouterr().err
 
 
 def test_ctrl_c_keeps_finished_rows_and_the_next_run_resumes(tmp_path: Path) -> None:

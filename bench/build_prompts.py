@@ -1,0 +1,125 @@
+"""Prompt-building speed and memory, measured side by side in one run.
+
+    python bench/build_prompts.py [--corpus DIR] [--skip-10m]
+
+1. A 10-length (1K -> 1M tokens, log-spaced) x 10-depth grid on a folder corpus
+   with cl100k_base, cold (no corpus cache). The floor does the least any exact
+   harness must: tokenize the needed corpus once, decode it once, then cut each
+   context as a byte slice (no needle, no exactness). Prints niah / floor.
+2. One 10M-token prompt (the corpus repeated), in a fresh process: wall time and
+   peak resident memory.
+
+Targets (issue 2): grid within 1.3x of the floor; 10M prompt under 10 s and 1.5 GiB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "gutenberg"
+NEEDLE = {"text": "The special magic number is {value}.", "question": "What is the special magic number?"}
+
+
+def experiment(corpus: Path, lengths: object, depths: object) -> object:
+    from niah import load_experiment
+
+    return load_experiment({
+        "name": "bench", "model": "openai/gpt-4", "tokenizer": "tiktoken:cl100k_base",
+        "haystack": {"kind": "files", "path": str(corpus)}, "needles": [NEEDLE],
+        "grid": {"context_lengths": lengths, "depth_percents": depths},
+    })
+
+
+def floor(corpus: Path, lengths: list[int], n_depths: int) -> float:
+    """Tokenize what is needed once, decode once, slice every context from the bytes."""
+    from niah.haystack.sources import open_source
+    from niah.tokenizers import load_tokenizer
+
+    t0 = time.perf_counter()
+    tok = load_tokenizer("tiktoken:cl100k_base")
+    paras = list(open_source(experiment(corpus, [1000], [0]).haystack).paragraphs())  # type: ignore[attr-defined]
+    text = "\n\n".join(paras)
+    chunks = [text[i : i + 65536] for i in range(0, len(text), 65536)]
+    ids = [t for chunk in tok.encode_batch(chunks) for t in chunk]  # type: ignore[attr-defined]
+    need = max(lengths)
+    data = tok.decode_bytes(ids[:need])  # type: ignore[attr-defined]
+    scale = len(data) / need
+    for length in lengths:
+        for _ in range(n_depths):
+            ctx = data[: int(length * scale)].decode("utf-8", "ignore")
+            assert ctx
+    return time.perf_counter() - t0
+
+
+def niah_grid(corpus: Path, lengths: list[int], depths: list[float]) -> tuple[float, int]:
+    from niah import plan
+    from niah.haystack.builder import PromptBuilder
+
+    t0 = time.perf_counter()
+    exp = experiment(corpus, lengths, depths)
+    builder = PromptBuilder(exp)  # type: ignore[arg-type]
+    n = 0
+    for trial in plan(exp):  # type: ignore[arg-type]
+        bp = builder.build(trial)
+        assert bp.context_tokens == trial.context_length
+        n += 1
+    return time.perf_counter() - t0, n
+
+
+def ten_million(corpus: Path) -> None:
+    """Child process: build one 10M-token prompt, print seconds and peak RSS."""
+    from niah import plan
+    from niah.haystack.builder import PromptBuilder
+
+    t0 = time.perf_counter()
+    exp = experiment(corpus, [10_000_000], [50])
+    bp = PromptBuilder(exp).build(plan(exp)[0])  # type: ignore[arg-type]
+    dt = time.perf_counter() - t0
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+    print(f"{dt:.2f} {peak:.3f} {bp.context_tokens} {len(bp.context)}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--skip-10m", action="store_true")
+    ap.add_argument("--child-10m", action="store_true", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child_10m:
+        ten_million(args.corpus)
+        return
+    if not args.corpus.is_dir():
+        sys.exit(f"corpus folder not found: {args.corpus}")
+    import numpy as np
+
+    lengths = [int(x) for x in np.geomspace(1000, 1_000_000, 10)]
+    depths = [float(d) for d in np.linspace(0, 100, 10)]
+    with tempfile.TemporaryDirectory() as cache:
+        os.environ["NIAH_CACHE_DIR"] = cache  # cold: nothing tokenized before
+        t_floor = floor(args.corpus, lengths, len(depths))
+        t_niah, n = niah_grid(args.corpus, lengths, depths)
+        t_warm, _ = niah_grid(args.corpus, lengths, depths)  # corpus cached on disk
+    print(f"grid: {n} prompts, 1K-1M tokens x 10 depths, cl100k_base, {args.corpus.name}")
+    print(f"  floor (tokenize once, decode once, byte slices): {t_floor:6.2f} s")
+    print(f"  niah cold (exact lengths, needles at depths):   {t_niah:6.2f} s   ratio {t_niah / t_floor:.2f}x")
+    print(f"  niah warm (corpus cache on disk):               {t_warm:6.2f} s   ratio {t_warm / t_floor:.2f}x")
+    if not args.skip_10m:
+        with tempfile.TemporaryDirectory() as cache:
+            env = {**os.environ, "NIAH_CACHE_DIR": cache}
+            out = subprocess.run(
+                [sys.executable, __file__, "--child-10m", "--corpus", str(args.corpus)],
+                env=env, capture_output=True, text=True, check=True,
+            ).stdout.split()
+        print(f"10M-token prompt (cold): {float(out[0]):.2f} s, peak RSS {float(out[1]):.2f} GiB, "
+              f"{int(out[2]):,} tokens exact, {int(out[3]):,} characters")
+
+
+if __name__ == "__main__":
+    main()
