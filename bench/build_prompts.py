@@ -24,17 +24,25 @@ import time
 from pathlib import Path
 
 DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "gutenberg"
-NEEDLE = {"text": "The special magic number is {value}.", "question": "What is the special magic number?"}
+NEEDLE = {
+    "text": "The special magic number is {value}.",
+    "question": "What is the special magic number?",
+}
 
 
 def experiment(corpus: Path, lengths: object, depths: object) -> object:
     from niah import load_experiment
 
-    return load_experiment({
-        "name": "bench", "model": "openai/gpt-4", "tokenizer": "tiktoken:cl100k_base",
-        "haystack": {"kind": "files", "path": str(corpus)}, "needles": [NEEDLE],
-        "grid": {"context_lengths": lengths, "depth_percents": depths},
-    })
+    return load_experiment(
+        {
+            "name": "bench",
+            "model": "openai/gpt-4",
+            "tokenizer": "tiktoken:cl100k_base",
+            "haystack": {"kind": "files", "path": str(corpus)},
+            "needles": [NEEDLE],
+            "grid": {"context_lengths": lengths, "depth_percents": depths},
+        }
+    )
 
 
 def floor(corpus: Path, lengths: list[int], n_depths: int) -> float:
@@ -108,17 +116,28 @@ def main() -> None:
         t_warm, _ = niah_grid(args.corpus, lengths, depths)  # corpus cached on disk
     print(f"grid: {n} prompts, 1K-1M tokens x 10 depths, cl100k_base, {args.corpus.name}")
     print(f"  floor (tokenize once, decode once, byte slices): {t_floor:6.2f} s")
-    print(f"  niah cold (exact lengths, needles at depths):   {t_niah:6.2f} s   ratio {t_niah / t_floor:.2f}x")
-    print(f"  niah warm (corpus cache on disk):               {t_warm:6.2f} s   ratio {t_warm / t_floor:.2f}x")
+    print(
+        f"  niah cold (exact lengths, needles at depths):   {t_niah:6.2f} s"
+        f"   ratio {t_niah / t_floor:.2f}x"
+    )
+    print(
+        f"  niah warm (corpus cache on disk):               {t_warm:6.2f} s"
+        f"   ratio {t_warm / t_floor:.2f}x"
+    )
     if not args.skip_10m:
         with tempfile.TemporaryDirectory() as cache:
             env = {**os.environ, "NIAH_CACHE_DIR": cache}
             out = subprocess.run(
                 [sys.executable, __file__, "--child-10m", "--corpus", str(args.corpus)],
-                env=env, capture_output=True, text=True, check=True,
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
             ).stdout.split()
-        print(f"10M-token prompt (cold): {float(out[0]):.2f} s, peak RSS {float(out[1]):.2f} GiB, "
-              f"{int(out[2]):,} tokens exact, {int(out[3]):,} characters")
+        print(
+            f"10M-token prompt (cold): {float(out[0]):.2f} s, peak RSS {float(out[1]):.2f} GiB, "
+            f"{int(out[2]):,} tokens exact, {int(out[3]):,} characters"
+        )
 
 
 if __name__ == "__main__":

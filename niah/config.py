@@ -7,6 +7,7 @@ Validation errors become one ``ConfigError`` line ``path.to.field: message``.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,6 +20,11 @@ MAX_CONTEXT_LENGTH = 100_000_000
 """Larger lengths are typos (no model or haystack is near this)."""
 
 
+_MODEL_ID = re.compile(r"^[A-Za-z0-9_.\-]+/.+$")
+MAX_TRIALS = 1_000_000
+"""More trials per model than this is a typo (a grid of this size takes days to run)."""
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -26,7 +32,7 @@ class _Strict(BaseModel):
 class ModelSpec(_Strict):
     """A model under test: ``provider/model`` plus how to reach it."""
 
-    id: str = Field(pattern=r"^[A-Za-z0-9_.\-]+/.+$", description="`provider/model`")
+    id: str = Field(description="`provider/model`")
     base_url: str | None = None
     """Endpoint for HTTP backends (required by ``openai-compatible``)."""
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -35,6 +41,13 @@ class ModelSpec(_Strict):
     """Backend-specific options (e.g. ``n_threads`` for llamacpp, ``mode: completions``)."""
     context_window: int | None = Field(default=None, gt=0)
     """The model's context window in tokens, to reject lengths that cannot fit."""
+
+    @field_validator("id")
+    @classmethod
+    def _provider_slash_model(cls, v: str) -> str:
+        if not _MODEL_ID.match(v):
+            raise ValueError(f"expected provider/model (e.g. openai/gpt-4o-mini), got {v!r}")
+        return v
 
     @property
     def provider(self) -> str:
@@ -125,24 +138,30 @@ class RangeSpec(_Strict):
     def _ordered(self) -> RangeSpec:
         if self.max < self.min:
             raise ValueError("max must be >= min")
+        if self.spacing == "log" and self.min <= 0:
+            raise ValueError("log spacing needs min > 0")
         return self
 
     def values(self) -> list[float]:
+        """The points, ``min`` and ``max`` exactly (``exp(log(16))`` is 15.999...)."""
         if self.num == 1:
             return [self.min]
         steps = [i / (self.num - 1) for i in range(self.num)]
         if self.spacing == "linear":
-            return [self.min + (self.max - self.min) * t for t in steps]
-        if self.spacing == "log":
+            out = [self.min + (self.max - self.min) * t for t in steps]
+        elif self.spacing == "log":
             if self.min <= 0:
                 raise ValueError("log spacing needs min > 0")
             lo, hi = math.log(self.min), math.log(self.max)
-            return [math.exp(lo + (hi - lo) * t) for t in steps]
-        # sigmoid: denser near both ends, where retrieval usually changes (gkamradt's option)
-        k = 6.0
-        s = [1 / (1 + math.exp(-k * (2 * t - 1))) for t in steps]
-        s0, s1 = s[0], s[-1]
-        return [self.min + (self.max - self.min) * (v - s0) / (s1 - s0) for v in s]
+            out = [math.exp(lo + (hi - lo) * t) for t in steps]
+        else:
+            # sigmoid: denser near both ends, where retrieval usually changes (gkamradt's)
+            k = 6.0
+            s = [1 / (1 + math.exp(-k * (2 * t - 1))) for t in steps]
+            s0, s1 = s[0], s[-1]
+            out = [self.min + (self.max - self.min) * (v - s0) / (s1 - s0) for v in s]
+        out[0], out[-1] = self.min, self.max
+        return out
 
 
 class GridSpec(_Strict):
@@ -182,6 +201,16 @@ class GridSpec(_Strict):
             if not 0 <= x <= 100:
                 raise ValueError(f"depth {x} is outside 0..100")
         return v
+
+    @model_validator(mode="after")
+    def _bounded(self) -> GridSpec:
+        trials = len(self.lengths()) * len(self.depths()) * self.repeats
+        if trials > MAX_TRIALS:
+            raise ValueError(
+                f"{trials:,} trials per model exceed the maximum of {MAX_TRIALS:,}; "
+                "use fewer lengths, depths or repeats"
+            )
+        return self
 
     def lengths(self) -> list[int]:
         values = self.context_lengths
@@ -312,12 +341,14 @@ class Experiment(_Strict):
             "or llamacpp:PATH.gguf"
         )
 
-    @model_validator(mode="after")
-    def _unique_models(self) -> Experiment:
-        ids = [m.id for m in self.model]
-        if len(set(ids)) != len(ids):
-            raise ValueError("model: the same model id is listed twice")
-        return self
+    @field_validator("model")
+    @classmethod
+    def _unique_models(cls, v: list[ModelSpec]) -> list[ModelSpec]:
+        ids = [m.id for m in v]
+        for i, model_id in enumerate(ids):
+            if model_id in ids[:i]:
+                raise ValueError(f"{model_id!r} is listed twice")
+        return v
 
     def resolve_path(self, path: str) -> Path:
         p = Path(path).expanduser()
@@ -342,11 +373,33 @@ def _error_path(loc: tuple[int | str, ...]) -> str:
     return "".join(parts) or "config"
 
 
+_BRANCH_MISMATCH = ("list_type", "model_type", "dict_type", "model_attributes_type")
+"""Error types that only say a union branch did not apply (e.g. list vs range)."""
+
+
+def _first_error(exc: ValidationError) -> tuple[dict[str, Any], str]:
+    """The most telling error and its message.
+
+    A union field (``[1000, 2000]`` or ``{min, max, num}``) reports one error per
+    branch; "should be a valid list" hides the real problem inside a range mapping.
+    """
+    errors = list(exc.errors())
+    first = errors[0]
+    path = _error_path(tuple(first["loc"]))
+    same = [e for e in errors if _error_path(tuple(e["loc"])).startswith(path)]
+    telling = [e for e in same if e["type"] not in _BRANCH_MISMATCH]
+    if len(same) > 1 and first["type"] in _BRANCH_MISMATCH:
+        if telling:
+            return telling[0], telling[0]["msg"]
+        return first, "expected a list of numbers or a range {min, max, num, spacing}"
+    return first, first["msg"]
+
+
 def config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
     """The first validation error as one ``path: message`` line."""
-    err = exc.errors()[0]
+    err, msg = _first_error(exc)
     path = _error_path(tuple(err["loc"]))
-    msg = err["msg"].removeprefix("Value error, ")
+    msg = msg.removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     if prefix:

@@ -75,7 +75,7 @@ def occurs_in(answer: str, haystack_lower: bytes) -> bool:
     ``bytes.find`` scans tens of MB in milliseconds; the word-boundary check runs only
     at the rare hits.
     """
-    needle = answer.lower().encode()
+    needle = answer.encode().lower()  # ASCII-only lowering, as ``bytes.lower`` of the haystack
     if not needle:
         return False
     start = haystack_lower.find(needle)

@@ -3,10 +3,11 @@
 Being pure, scoring can be redone later from the stored rows (``niah rescore``)
 without calling any model.
 
-``contains`` (the default) normalises both texts (Unicode NFKC, case, punctuation,
-whitespace) and looks for the answer as whole words. Numbers match as whole numbers:
-``7392841`` is not found in ``173928410``, while ``7,392,841`` and ``7 392 841`` count
-as found, because digit groups of thousands are joined before comparing.
+``contains`` (the default) normalises both texts (Unicode NFKC, case; punctuation,
+symbols and whitespace only separate words) and looks for the answer as whole words.
+Numbers match as whole numbers: ``7392841`` is not found in ``173928410`` nor in
+``7392841.5``, while ``7,392,841`` and ``7 392 841`` count as found, because digit
+groups of thousands are joined before comparing.
 """
 
 from __future__ import annotations

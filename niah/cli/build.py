@@ -10,7 +10,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from niah.cli.common import add_experiment_args, experiment_from_args
+from niah.cli.common import add_experiment_args, check_window, experiment_from_args
 from niah.errors import UserError
 from niah.haystack.builder import PromptBuilder
 from niah.plan import plan
@@ -33,13 +33,17 @@ def run(args: argparse.Namespace) -> int:
     if not out.parent.exists():
         raise UserError(f"--out: folder {out.parent} does not exist")
     trials = plan(experiment)
+    longest = max(trials, key=lambda t: t.context_length)
+    for model in experiment.model:  # refuse lengths a model cannot hold before writing
+        largest = PromptBuilder(experiment, model).build(longest)
+        check_window(experiment, model, longest.context_length, largest.prompt_tokens)
     count = 0
     # written to a temporary file and renamed: an interrupted build leaves no torn file
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for model in experiment.model:
-                builder = PromptBuilder(experiment, model)
+                builder = PromptBuilder(experiment, model)  # one corpus in memory at a time
                 for trial in trials:
                     bp = builder.build(trial)  # one at a time: never all in memory
                     row = {

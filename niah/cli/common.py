@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from niah.config import ConfigError, Experiment, load_experiment, parse_override
+from niah.config import ConfigError, Experiment, ModelSpec, load_experiment, parse_override
 
 
 def add_experiment_args(parser: argparse.ArgumentParser) -> None:
@@ -43,4 +43,32 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
         overrides["grid.depth_percents"] = _numbers("--depths", args.depths, float)
     if args.model:
         overrides["model"] = list(args.model)
-    return load_experiment(args.config, **overrides)
+    experiment = load_experiment(args.config, **overrides)
+    check_providers(experiment)
+    return experiment
+
+
+def check_providers(experiment: Experiment) -> None:
+    """Reject an unknown provider before any work, not when the first request is due."""
+    from niah.backends.registry import providers  # scans entry points: only when needed
+
+    known = providers()
+    for i, model in enumerate(experiment.model):
+        if model.provider not in known:
+            raise ConfigError(
+                f"model[{i}].id", f"unknown provider {model.provider!r}; known: {', '.join(known)}"
+            )
+
+
+def check_window(
+    experiment: Experiment, model: ModelSpec, context_length: int, prompt_tokens: int
+) -> None:
+    """The largest prompt plus ``run.max_tokens`` must fit ``model.context_window``."""
+    window = model.context_window
+    max_tokens = experiment.run.max_tokens
+    if window is not None and prompt_tokens + max_tokens > window:
+        raise ConfigError(
+            "grid.context_lengths",
+            f"{context_length} does not fit {model.id}: its prompt is {prompt_tokens} tokens "
+            f"+ run.max_tokens {max_tokens} > model.context_window {window}",
+        )

@@ -33,6 +33,11 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line(exc: Exception) -> str:
+    """Errors print as one line even when a library's message spans several."""
+    return " ".join(str(exc).split())
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(format="niah: %(message)s", level=logging.WARNING)
     parser = make_parser()
@@ -43,12 +48,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         if os.environ.get("NIAH_DEBUG"):
             raise
-        print(f"niah: error: {exc}", file=sys.stderr)
+        print(f"niah: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except NiahError as exc:
         if os.environ.get("NIAH_DEBUG"):
             raise
-        print(f"niah: failed: {exc}", file=sys.stderr)
+        print(f"niah: failed: {_one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("niah: interrupted", file=sys.stderr)

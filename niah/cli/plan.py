@@ -7,9 +7,10 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from niah.cli.common import add_experiment_args, experiment_from_args
+from niah.cli.common import add_experiment_args, check_window, experiment_from_args
 from niah.haystack.builder import PromptBuilder
 from niah.plan import plan
 from niah.pricing import estimate
@@ -30,28 +31,37 @@ def _k(n: float) -> str:
 def run(args: argparse.Namespace) -> int:
     experiment = experiment_from_args(args)
     trials = plan(experiment)
-    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
     lengths = experiment.grid.lengths()
     depths = experiment.grid.depths()
-    console.print(f"[bold]{experiment.name}[/bold]: {len(lengths)} lengths x {len(depths)} depths "
-                  f"x {experiment.grid.repeats} repeats = {len(trials)} trials per model, "
-                  f"{experiment.total_needles} needle(s) per trial")
-    console.print(f"lengths: {', '.join(_k(x) for x in lengths)}")
-    console.print(f"depths:  {', '.join(f'{d:g}%' for d in depths)}")
     table = Table("model", "tokenizer", "trials", "prompt tokens", "largest prompt",
                   "max output", "est. cost (USD)")
+    notes: list[str] = []
+    longest = max(trials, key=lambda t: t.context_length)
+    # everything is measured before anything is printed: bad input gives one error line
     for model in experiment.model:
         builder = PromptBuilder(experiment, model)
-        longest = max(trials, key=lambda t: t.context_length)
         largest = builder.build(longest)
+        check_window(experiment, model, longest.context_length, largest.prompt_tokens)
         est = estimate(experiment, trials, builder, model)
         cost = "unknown" if est.cost_usd is None else f"{est.cost_usd:.4f}"
-        table.add_row(model.id, builder.tokenizer.name, str(est.trials), f"{est.prompt_tokens:,}",
-                      f"{largest.prompt_tokens:,}", f"{est.max_output_tokens:,}", cost)
+        table.add_row(escape(model.id), escape(builder.tokenizer.name), str(est.trials),
+                      f"{est.prompt_tokens:,}", f"{largest.prompt_tokens:,}",
+                      f"{est.max_output_tokens:,}", cost)
         note = builder.source.description
         if builder.corpus.repeats > 1:
             note += f", repeated {builder.corpus.repeats:.1f}x to fill the longest context"
-        console.print(f"haystack for {model.id}: {note}; template overhead "
-                      f"{largest.prompt_tokens - largest.context_tokens} tokens")
+        notes.append(escape(f"haystack for {model.id}: {note}; template overhead "
+                            f"{largest.prompt_tokens - largest.context_tokens} tokens"))
+    console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
+    lines = [
+        f"[bold]{experiment.name}[/bold]: {len(lengths)} lengths x {len(depths)} depths "
+        f"x {experiment.grid.repeats} repeats = {len(trials)} trials per model, "
+        f"{experiment.total_needles} needle(s) per trial",
+        f"lengths: {', '.join(_k(x) for x in lengths)}",
+        f"depths:  {', '.join(f'{d:g}%' for d in depths)}",
+        *notes,
+    ]
+    for line in lines:  # unwrapped: paths in them stay whole for copy and grep
+        console.print(line, soft_wrap=True)
     console.print(table)
     return 0

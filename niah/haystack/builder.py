@@ -101,7 +101,9 @@ class PromptBuilder:
     """Builds the prompts of one experiment for one model (its tokenizer)."""
 
     def __init__(
-        self, experiment: Experiment, model: ModelSpec | None = None,
+        self,
+        experiment: Experiment,
+        model: ModelSpec | None = None,
         tokenizer: Tokenizer | None = None,
     ) -> None:
         self.experiment = experiment
@@ -145,11 +147,18 @@ class PromptBuilder:
         system = self.experiment.prompt.system
         messages = [{"role": "system", "content": system}] if system else []
         messages.append(
-            {"role": "user", "content": render_user(self.experiment.prompt.template, context, question)}
+            {
+                "role": "user",
+                "content": render_user(self.experiment.prompt.template, context, question),
+            }
         )
         digest = prompt_digest(messages)
         main = next(
-            (p for p, d in zip(placed, trial.needle_depths) if d == trial.depth_percent),
+            (
+                p
+                for p, d in zip(placed, trial.needle_depths, strict=False)
+                if d == trial.depth_percent
+            ),
             placed[0],
         )
         return BuiltPrompt(
@@ -190,7 +199,9 @@ class PromptBuilder:
                 # so the count moves smoothly instead of jumping with a needle
                 pinned = positions
                 h += target - total
-        for h in sorted(range(max(haystack - 24, 1), haystack + 25), key=lambda x: abs(x - haystack)):
+        for h in sorted(
+            range(max(haystack - 24, 1), haystack + 25), key=lambda x: abs(x - haystack)
+        ):
             for whole_sentences in (True, False):  # last resort: scan nearby budgets
                 spans = self._spans(h, whole_sentences)
                 context, total, placed, _ = self._assemble(spans, needles, trial.needle_depths, h)
@@ -257,8 +268,12 @@ class PromptBuilder:
     # -- assembly and exact counting ------------------------------------------------
 
     def _assemble(
-        self, spans: list[tuple[int, int]], needles: list[Needle],
-        depths: tuple[float, ...], h: int, pinned: list[int] | None = None,
+        self,
+        spans: list[tuple[int, int]],
+        needles: list[Needle],
+        depths: tuple[float, ...],
+        h: int,
+        pinned: list[int] | None = None,
         earlier: int = 0,
     ) -> tuple[str, int, list[PlacedNeedle], list[int]]:
         corpus = self.corpus
@@ -267,8 +282,8 @@ class PromptBuilder:
         parts_b: list[np.ndarray] = []  # haystack coordinates of usable boundaries
         base = 0
         for ts, te in spans:
-            lo, hi = np.searchsorted(b, [ts, te], side="left"), None
-            lo, hi = int(lo[0]), int(np.searchsorted(b, te, side="right"))
+            lo = int(np.searchsorted(b, ts, side="left"))
+            hi = int(np.searchsorted(b, te, side="right"))
             parts_b.append(b[lo:hi] - ts + base)
             base += te - ts
         parts_b.append(np.array([h]))
@@ -304,8 +319,11 @@ class PromptBuilder:
         return (*self._count(pieces, needles, positions, h), positions)
 
     def _count(
-        self, pieces: list[tuple[int, int] | int], needles: list[Needle],
-        positions: list[int], h: int,
+        self,
+        pieces: list[tuple[int, int] | int],
+        needles: list[Needle],
+        positions: list[int],
+        h: int,
     ) -> tuple[str, int, list[PlacedNeedle]]:
         corpus = self.corpus
         off, data = corpus.offsets, corpus.data
@@ -357,7 +375,10 @@ class PromptBuilder:
             total += w.clean_after
         placed = [
             PlacedNeedle(
-                text=n.text, answer=n.answer, key=n.key, token_offset=offsets[i],
+                text=n.text,
+                answer=n.answer,
+                key=n.key,
+                token_offset=offsets[i],
                 depth_percent=round(100.0 * positions[i] / h, 4) if h else 0.0,
             )
             for i, n in enumerate(needles)

@@ -59,7 +59,8 @@ class Corpus:
         raw = np.frombuffer(self.data, dtype=np.uint8)
         second = np.minimum(first + 1, len(raw) - 1)
         ok = (raw[first] == 0x20) & ~np.isin(raw[second], _WS)
-        return self.bounds[:-1][ok]
+        out: np.ndarray = self.bounds[:-1][ok]
+        return out
 
     @functools.cached_property
     def end_bounds(self) -> np.ndarray:
@@ -110,7 +111,7 @@ def _encode_chunks(tokenizer: Tokenizer, chunks: list[str]) -> tuple[np.ndarray,
     base = 0
     with_offsets = getattr(tokenizer, "encode_batch_offsets", None)
     if with_offsets is not None:
-        for text, (ids, starts) in zip(chunks, with_offsets(chunks)):
+        for text, (ids, starts) in zip(chunks, with_offsets(chunks), strict=False):
             ids_parts.append(np.asarray(ids, dtype=np.int64))
             off_parts.append(np.asarray(starts, dtype=np.int64) + base)
             base += len(text.encode())
@@ -121,7 +122,7 @@ def _encode_chunks(tokenizer: Tokenizer, chunks: list[str]) -> tuple[np.ndarray,
             encoded = [tokenizer.encode(c) for c in chunks]
         else:
             encoded = batch(chunks)
-        for text, ids_list in zip(chunks, encoded):
+        for text, ids_list in zip(chunks, encoded, strict=False):
             ids = np.asarray(ids_list, dtype=np.int64)
             sizes = lengths[ids]
             starts = np.concatenate(([0], np.cumsum(sizes)[:-1])) + base
@@ -252,12 +253,12 @@ def load_corpus(source: Source, tokenizer: Tokenizer, min_tokens: int) -> Corpus
     reps = -(-min_tokens // n)
     if not source.finite:  # generation under-shot the estimate: ask for more
         return load_corpus(source, tokenizer, min_tokens * 2)
-    log.info("haystack %s repeated %d times to reach %d tokens", source.description, reps, min_tokens)
+    log.info(
+        "haystack %s repeated %d times to reach %d tokens", source.description, reps, min_tokens
+    )
     nbytes = len(data)
     tiled_offsets = np.concatenate(
         [offsets[:-1] + r * nbytes for r in range(reps)] + [np.array([reps * nbytes])]
     )
     tiled_bounds = np.unique(np.concatenate([bounds + r * n for r in range(reps)]))
-    return Corpus(
-        data * reps, np.tile(ids, reps), tiled_offsets, tiled_bounds, n, lower
-    )
+    return Corpus(data * reps, np.tile(ids, reps), tiled_offsets, tiled_bounds, n, lower)

@@ -13,66 +13,219 @@ from collections.abc import Iterator
 GENERATOR_VERSION = 1
 
 _PLACES = (
-    "the harbour", "the old mill", "the orchard", "the valley", "the market square",
-    "the lighthouse", "the northern ridge", "the quiet library", "the river bend",
-    "the abbey garden", "the salt marsh", "the ferry landing", "the upper meadow",
-    "the stone bridge", "the weaving hall", "the pine forest", "the tide pools",
-    "the granary", "the observatory", "the cider house", "the chalk cliffs",
-    "the boatyard", "the village green", "the glasshouse", "the high pasture",
-    "the copper mine", "the rope walk", "the herb garden", "the long gallery",
-    "the river delta", "the clock tower", "the sheep fold", "the bakery",
+    "the harbour",
+    "the old mill",
+    "the orchard",
+    "the valley",
+    "the market square",
+    "the lighthouse",
+    "the northern ridge",
+    "the quiet library",
+    "the river bend",
+    "the abbey garden",
+    "the salt marsh",
+    "the ferry landing",
+    "the upper meadow",
+    "the stone bridge",
+    "the weaving hall",
+    "the pine forest",
+    "the tide pools",
+    "the granary",
+    "the observatory",
+    "the cider house",
+    "the chalk cliffs",
+    "the boatyard",
+    "the village green",
+    "the glasshouse",
+    "the high pasture",
+    "the copper mine",
+    "the rope walk",
+    "the herb garden",
+    "the long gallery",
+    "the river delta",
+    "the clock tower",
+    "the sheep fold",
+    "the bakery",
 )
 _PEOPLE = (
-    "the ferryman", "the weaver", "the miller's daughter", "the old shepherd",
-    "the schoolteacher", "the cartographer", "a travelling tinker", "the harbour master",
-    "the youngest apprentice", "the beekeeper", "the village doctor", "a tired courier",
-    "the glassblower", "the librarian", "the fisherman's widow", "the stonemason",
-    "a wandering fiddler", "the innkeeper", "the botanist", "the lamplighter",
-    "the potter", "the night watchman", "a curious child", "the gardener",
-    "the clockmaker", "the ship's cook", "the archivist", "the blacksmith",
-    "the baker", "a quiet stranger", "the mapmaker's son", "the toll keeper",
+    "the ferryman",
+    "the weaver",
+    "the miller's daughter",
+    "the old shepherd",
+    "the schoolteacher",
+    "the cartographer",
+    "a travelling tinker",
+    "the harbour master",
+    "the youngest apprentice",
+    "the beekeeper",
+    "the village doctor",
+    "a tired courier",
+    "the glassblower",
+    "the librarian",
+    "the fisherman's widow",
+    "the stonemason",
+    "a wandering fiddler",
+    "the innkeeper",
+    "the botanist",
+    "the lamplighter",
+    "the potter",
+    "the night watchman",
+    "a curious child",
+    "the gardener",
+    "the clockmaker",
+    "the ship's cook",
+    "the archivist",
+    "the blacksmith",
+    "the baker",
+    "a quiet stranger",
+    "the mapmaker's son",
+    "the toll keeper",
 )
 _THINGS = (
-    "a lantern", "the ledger", "a bundle of letters", "a copper kettle",
-    "the brass compass", "a basket of pears", "the wool blanket", "a sealed envelope",
-    "the spare oars", "a jar of honey", "the winter coat", "a coil of rope",
-    "the painted sign", "a loaf of rye bread", "the silver spoon", "a worn map",
-    "the iron key", "a sack of flour", "the music box", "a pair of boots",
-    "the garden shears", "a flask of tea", "the wooden chest", "a box of candles",
-    "the fishing net", "a pot of ink", "the heavy anchor", "a cracked mirror",
+    "a lantern",
+    "the ledger",
+    "a bundle of letters",
+    "a copper kettle",
+    "the brass compass",
+    "a basket of pears",
+    "the wool blanket",
+    "a sealed envelope",
+    "the spare oars",
+    "a jar of honey",
+    "the winter coat",
+    "a coil of rope",
+    "the painted sign",
+    "a loaf of rye bread",
+    "the silver spoon",
+    "a worn map",
+    "the iron key",
+    "a sack of flour",
+    "the music box",
+    "a pair of boots",
+    "the garden shears",
+    "a flask of tea",
+    "the wooden chest",
+    "a box of candles",
+    "the fishing net",
+    "a pot of ink",
+    "the heavy anchor",
+    "a cracked mirror",
 )
 _VERBS_T = (
-    "carried", "mended", "polished", "found", "wrapped", "counted", "repainted",
-    "hid", "returned", "weighed", "sold", "borrowed", "measured", "cleaned",
-    "examined", "packed", "sketched", "traded", "opened", "stored", "lifted",
+    "carried",
+    "mended",
+    "polished",
+    "found",
+    "wrapped",
+    "counted",
+    "repainted",
+    "hid",
+    "returned",
+    "weighed",
+    "sold",
+    "borrowed",
+    "measured",
+    "cleaned",
+    "examined",
+    "packed",
+    "sketched",
+    "traded",
+    "opened",
+    "stored",
+    "lifted",
 )
 _VERBS_I = (
-    "waited", "laughed", "wandered", "slept", "hummed", "listened", "lingered",
-    "hesitated", "worked", "rested", "sang", "paused", "whistled", "walked",
+    "waited",
+    "laughed",
+    "wandered",
+    "slept",
+    "hummed",
+    "listened",
+    "lingered",
+    "hesitated",
+    "worked",
+    "rested",
+    "sang",
+    "paused",
+    "whistled",
+    "walked",
 )
 _ADVERBS = (
-    "slowly", "carefully", "quietly", "without a word", "with great patience",
-    "as usual", "once more", "in a hurry", "with some reluctance", "cheerfully",
-    "absent-mindedly", "at last", "for a while", "with a sigh", "very gently",
+    "slowly",
+    "carefully",
+    "quietly",
+    "without a word",
+    "with great patience",
+    "as usual",
+    "once more",
+    "in a hurry",
+    "with some reluctance",
+    "cheerfully",
+    "absent-mindedly",
+    "at last",
+    "for a while",
+    "with a sigh",
+    "very gently",
 )
 _TIMES = (
-    "At dawn", "Before the rain", "In the late afternoon", "After supper", "That spring",
-    "Every market day", "Long after midnight", "On the first cold morning",
-    "During the long summer", "When the bells rang", "Some years later",
-    "Early that week", "While the tide was out", "In the grey hour before breakfast",
-    "Once the snow had melted", "By the end of autumn",
+    "At dawn",
+    "Before the rain",
+    "In the late afternoon",
+    "After supper",
+    "That spring",
+    "Every market day",
+    "Long after midnight",
+    "On the first cold morning",
+    "During the long summer",
+    "When the bells rang",
+    "Some years later",
+    "Early that week",
+    "While the tide was out",
+    "In the grey hour before breakfast",
+    "Once the snow had melted",
+    "By the end of autumn",
 )
 _WEATHER = (
-    "a thin mist", "a warm wind", "the first frost", "a steady drizzle", "pale sunlight",
-    "a heavy fog", "a sharp breeze", "low clouds", "soft snow", "the evening haze",
+    "a thin mist",
+    "a warm wind",
+    "the first frost",
+    "a steady drizzle",
+    "pale sunlight",
+    "a heavy fog",
+    "a sharp breeze",
+    "low clouds",
+    "soft snow",
+    "the evening haze",
 )
 _FEELINGS = (
-    "content", "uneasy", "hopeful", "weary", "amused", "restless", "grateful",
-    "puzzled", "calm", "homesick", "proud", "thoughtful",
+    "content",
+    "uneasy",
+    "hopeful",
+    "weary",
+    "amused",
+    "restless",
+    "grateful",
+    "puzzled",
+    "calm",
+    "homesick",
+    "proud",
+    "thoughtful",
 )
 _ADJ = (
-    "narrow", "crooked", "sunlit", "crowded", "forgotten", "windswept", "familiar",
-    "muddy", "silent", "ancient", "busy", "overgrown", "draughty", "peaceful",
+    "narrow",
+    "crooked",
+    "sunlit",
+    "crowded",
+    "forgotten",
+    "windswept",
+    "familiar",
+    "muddy",
+    "silent",
+    "ancient",
+    "busy",
+    "overgrown",
+    "draughty",
+    "peaceful",
 )
 _OBSERVATIONS = (
     "nobody could remember who had built it",
@@ -89,6 +242,9 @@ _OBSERVATIONS = (
     "swallows nested under the eaves each summer",
 )
 _SHORT_ADV = ("", " again", " briefly", " alone", " outside", " early", " late")
+
+
+_ROADS = ("was quiet", "wound uphill", "was full of carts", "ran beside a stream")
 
 
 def _cap(text: str) -> str:
@@ -119,7 +275,7 @@ def _sentence(rng: random.Random) -> str:
     if shape == 5:
         return (
             f"The {rng.choice(_ADJ)} road from {place} to {place2} "
-            f"{rng.choice(('was quiet', 'wound uphill', 'was full of carts', 'ran beside a stream'))}."
+            f"{rng.choice(_ROADS)}."
         )
     if shape == 6:
         return f"{_cap(p)} {rng.choice(_VERBS_I)}{rng.choice(_SHORT_ADV)}."
@@ -138,9 +294,13 @@ def _sentence(rng: random.Random) -> str:
     if shape == 10:
         return f"{_cap(p)} {rng.choice(_VERBS_T)} {t} and left it with {q}."
     return (
-        f"\u201cWe should go to {place},\u201d said {p}, and {q} "
-        f"{rng.choice(('agreed', 'shrugged', 'laughed', 'said nothing'))}."
-    ).replace("\u201c", '"').replace("\u201d", '"')
+        (
+            f"\u201cWe should go to {place},\u201d said {p}, and {q} "
+            f"{rng.choice(('agreed', 'shrugged', 'laughed', 'said nothing'))}."
+        )
+        .replace("\u201c", '"')
+        .replace("\u201d", '"')
+    )
 
 
 def paragraphs(seed: int) -> Iterator[str]:

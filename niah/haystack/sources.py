@@ -66,7 +66,7 @@ def read_text_file(path: Path) -> str:
     if b"\x00" in data[:8192]:
         raise HaystackError(f"haystack.path: {path} is a binary file, not text")
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")  # a byte-order mark is no haystack text
     except UnicodeDecodeError as exc:
         raise HaystackError(
             f"haystack.path: {path} is not UTF-8 (byte {exc.start}); convert it to UTF-8"
@@ -74,14 +74,15 @@ def read_text_file(path: Path) -> str:
 
 
 def text_files(folder: Path) -> list[Path]:
-    """The folder's .txt/.md files in sorted path order (recursively)."""
+    """The folder's .txt/.md files in sorted path order (recursively, hidden ones skipped)."""
     if not folder.exists():
         raise HaystackError(f"haystack.path: folder not found: {folder}")
     if not folder.is_dir():
         raise HaystackError(f"haystack.path: not a folder: {folder}")
     files = sorted(
         p for p in folder.rglob("*")
-        if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES and not p.name.startswith(".")
+        if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(folder).parts)
         and p.name not in ("README.md", "MANIFEST.json")
     )
     if not files:
@@ -120,7 +121,7 @@ def open_source(spec: HaystackSpec, experiment: Experiment | None = None) -> Sou
         raise HaystackError(f"haystack.path: the files in {folder} hold no text")
     return Source(
         key="files-" + digest.hexdigest()[:24],
-        description=f"{len(names)} files from {folder}",
+        description=f"{len(names)} file{'' if len(names) == 1 else 's'} from {folder}",
         finite=True,
         _paragraphs=paras,
         files=names,

@@ -20,12 +20,17 @@ from niah.haystack.corpus import _encode_chunks
 from niah.haystack.prose import paragraphs
 from niah.tokenizers import HFTokenizer, Tokenizer, load_tokenizer
 
-NEEDLE = {"text": "The special magic number is {value}.", "question": "What is the special magic number?"}
+NEEDLE = {
+    "text": "The special magic number is {value}.",
+    "question": "What is the special magic number?",
+}
 
 
 def _experiment(lengths: list[int], depths: list[float], **extra: Any) -> Any:
     cfg: dict[str, Any] = {
-        "name": "t", "model": "scripted/perfect", "needles": [NEEDLE],
+        "name": "t",
+        "model": "scripted/perfect",
+        "needles": [NEEDLE],
         "grid": {"context_lengths": lengths, "depth_percents": depths},
     }
     cfg.update(extra)
@@ -49,7 +54,9 @@ def _hf_tokenizer(kind: str) -> Tokenizer:
         tok = HF(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
-        trainer = trainers.BpeTrainer(vocab_size=1500, initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        trainer = trainers.BpeTrainer(
+            vocab_size=1500, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
+        )
     else:
         tok = HF(models.BPE(unk_token="<unk>"))
         tok.pre_tokenizer = pre_tokenizers.Metaspace()
@@ -67,12 +74,15 @@ def _check_exact(experiment: Any, tokenizer: Tokenizer) -> int:
         assert tokenizer.count(bp.context) == trial.context_length == bp.context_tokens, trial
         ids, starts = _encode_chunks(tokenizer, [bp.context])
         assert len(ids) == trial.context_length
-        for needle, depth in zip(bp.needles, trial.needle_depths):
+        for needle, depth in zip(bp.needles, trial.needle_depths, strict=False):
             # the recorded offset is the token holding the needle's first byte
             # (a separating space may share that token)
             at = len(bp.context[: bp.context.index(needle.text)].encode())
             k = needle.token_offset
-            assert starts[k] <= at < (starts[k + 1] if k + 1 < len(starts) else 10**12), (trial, needle)
+            assert starts[k] <= at < (starts[k + 1] if k + 1 < len(starts) else 10**12), (
+                trial,
+                needle,
+            )
             assert needle.depth_percent <= depth + 1e-9 or depth == 100
         checked += 1
     return checked
@@ -94,7 +104,12 @@ def test_exact_lengths_hugging_face(kind: str) -> None:
 def test_exact_lengths_multi_needle_and_kinds() -> None:
     lengths, depths = _random_grid(3, 15, 200, 2500)
     needles = [
-        {"text": "The secret word is {value}.", "question": "q", "value": {"kind": "random_word"}, "count": 3},
+        {
+            "text": "The secret word is {value}.",
+            "question": "q",
+            "value": {"kind": "random_word"},
+            "count": 3,
+        },
         {"text": "The code is {value}.", "question": "q", "value": {"kind": "uuid"}, "count": 2},
     ]
     for haystack in ({"kind": "generated", "seed": 4}, {"kind": "noise"}):
@@ -173,9 +188,15 @@ def test_answer_never_in_the_haystack_and_template_filled() -> None:
 
 
 def test_length_includes_prompt_fits_the_whole_prompt() -> None:
-    experiment = _experiment([1000], [50], grid={
-        "context_lengths": [1000], "depth_percents": [50], "length_includes_prompt": True,
-    })
+    experiment = _experiment(
+        [1000],
+        [50],
+        grid={
+            "context_lengths": [1000],
+            "depth_percents": [50],
+            "length_includes_prompt": True,
+        },
+    )
     bp = build(experiment, plan(experiment)[0])
     tok = load_tokenizer("tiktoken:cl100k_base")
     assert bp.prompt_tokens == 1000
