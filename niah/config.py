@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import ErrorDetails
 
 from niah.errors import ConfigError
 
@@ -333,7 +334,7 @@ class Experiment(_Strict):
     @classmethod
     def _tokenizer_form(cls, v: str) -> str:
         if v == "auto" or v.split(":", 1)[0] in ("tiktoken", "hf", "llamacpp"):
-            if v != "auto" and not v.split(":", 1)[1:] or v.endswith(":"):
+            if (v != "auto" and not v.split(":", 1)[1:]) or v.endswith(":"):
                 raise ValueError(f"{v!r} names no encoding or file")
             return v
         raise ValueError(
@@ -364,7 +365,7 @@ def _error_path(loc: tuple[int | str, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("list[int]", "RangeSpec", "list[float]", "function-after[_ordered(), RangeSpec]"):
+        elif item in ("list[int]", "RangeSpec", "list[float]"):
             continue
         elif "[" in str(item) and "(" in str(item):
             continue  # pydantic union branch labels
@@ -377,7 +378,7 @@ _BRANCH_MISMATCH = ("list_type", "model_type", "dict_type", "model_attributes_ty
 """Error types that only say a union branch did not apply (e.g. list vs range)."""
 
 
-def _first_error(exc: ValidationError) -> tuple[dict[str, Any], str]:
+def _first_error(exc: ValidationError) -> tuple[ErrorDetails, str]:
     """The most telling error and its message.
 
     A union field (``[1000, 2000]`` or ``{min, max, num}``) reports one error per
@@ -412,7 +413,9 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(str(path), "file not found") from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as exc:
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), f"is not UTF-8 (byte {exc.start}); save it as UTF-8") from None
+    except (IsADirectoryError, PermissionError) as exc:
         raise ConfigError(str(path), f"cannot read: {exc.__class__.__name__}") from None
     try:
         data = yaml.safe_load(text)

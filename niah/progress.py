@@ -90,16 +90,18 @@ class RichProgress:
         self._tallies: dict[str, _Tally] = {}
 
     def __enter__(self) -> RichProgress:
-        self._bar.start()
-        return self
+        return self  # the bar starts with the first model: an early error prints no empty bar
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._bar.stop()
+        if self._tasks:
+            self._bar.stop()
 
     def start(self, model: str, total: int, done: int) -> None:
+        if not self._tasks:
+            self._bar.start()
         self._tallies[model] = _Tally()
         self._tasks[model] = self._bar.add_task(
             model, total=total, completed=done, errors=0, tokens="0", cost=money(0.0)

@@ -204,7 +204,8 @@ def _quiet_stderr() -> Iterator[None]:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        yield
+        with open(os.devnull, "w") as sink, contextlib.redirect_stderr(sink):
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -216,9 +217,13 @@ _warned: list[str] = []
 
 
 def _warn_once(message: str) -> None:
+    """Record a note once; ``niah plan`` prints them and run manifests keep them.
+
+    Logged at info level so a bad-input error stays one line on stderr.
+    """
     if message not in _warned:
         _warned.append(message)
-        log.warning(message)
+        log.info(message)
 
 
 def warnings_said() -> list[str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-import math
+import itertools
 import re
 from pathlib import Path
 from typing import Any
@@ -258,14 +258,14 @@ def test_linear_range() -> None:
 def test_log_range_is_geometric() -> None:
     values = RangeSpec(min=1000, max=128_000, num=8, spacing="log").values()
     assert values[0] == pytest.approx(1000) and values[-1] == pytest.approx(128_000)
-    ratios = [b / a for a, b in zip(values, values[1:])]
+    ratios = [b / a for a, b in itertools.pairwise(values)]
     assert all(r == pytest.approx(2.0) for r in ratios)
 
 
 def test_sigmoid_range_is_denser_near_both_ends() -> None:
     values = RangeSpec(min=0, max=100, num=11, spacing="sigmoid").values()
     assert values[0] == pytest.approx(0, abs=1e-9) and values[-1] == pytest.approx(100)
-    gaps = [b - a for a, b in zip(values, values[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(values)]
     assert all(g > 0 for g in gaps)
     middle = gaps[len(gaps) // 2]
     assert gaps[0] < middle / 3 and gaps[-1] < middle / 3
@@ -366,7 +366,7 @@ def test_python_tags_are_refused_and_never_run(tmp_path: Path) -> None:
         load_experiment(nested)
 
 
-@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "42\n", "", "# only a comment\n"])
+@pytest.mark.parametrize("text", ["- a\n- b\n", "just a string\n", "42\n", "", "# comment\n"])
 def test_yaml_that_is_not_a_mapping(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as info:
@@ -380,7 +380,7 @@ def test_unreadable_config_files(tmp_path: Path) -> None:
     latin1 = write(tmp_path, "name: caf\xe9\n".encode("latin-1"))
     with pytest.raises(ConfigError) as info:
         load_experiment(latin1)
-    assert info.value.path == str(latin1)
+    assert info.value.path == str(latin1) and "not UTF-8 (byte 9)" in info.value.message
     with pytest.raises(ConfigError) as info:
         load_experiment(tmp_path)
     assert info.value.path == str(tmp_path)
@@ -477,5 +477,4 @@ def test_cli_override_errors(tmp_path: Path, extra: list[str], path: str) -> Non
 def test_config_is_frozen() -> None:
     exp = load_experiment(cfg())
     with pytest.raises(Exception, match="frozen"):
-        exp.seed = 3  # type: ignore[misc]
-    assert math.isclose(exp.run.temperature, 0.0)
+        exp.seed = 3

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from niah.config import ConfigError, Experiment, ModelSpec, load_experiment, parse_override
+from niah.config import Experiment, ModelSpec, load_experiment, parse_override
+from niah.errors import ConfigError
 
 
 def add_experiment_args(parser: argparse.ArgumentParser) -> None:

@@ -14,6 +14,7 @@ from niah.cli.common import add_experiment_args, check_window, experiment_from_a
 from niah.haystack.builder import PromptBuilder
 from niah.plan import plan
 from niah.pricing import estimate
+from niah.tokenizers import warnings_said
 
 
 def add_parser(sub: Any) -> None:
@@ -64,4 +65,6 @@ def run(args: argparse.Namespace) -> int:
     for line in lines:  # unwrapped: paths in them stay whole for copy and grep
         console.print(line, soft_wrap=True)
     console.print(table)
+    for note in warnings_said():
+        console.print(f"note: {escape(note)}")
     return 0

@@ -104,8 +104,8 @@ def open_source(spec: HaystackSpec, experiment: Experiment | None = None) -> Sou
         if not filler:
             raise HaystackError("haystack.filler: is empty")
         key = "noise-" + hashlib.sha256(filler.encode()).hexdigest()[:16]
-        paras = list(_first(_noise_paragraphs(filler), 1))
-        return Source(key=key, description="noise filler", finite=True, _paragraphs=paras)
+        noise = list(_first(_noise_paragraphs(filler), 1))
+        return Source(key=key, description="noise filler", finite=True, _paragraphs=noise)
     assert spec.path is not None
     folder = experiment.resolve_path(spec.path) if experiment else Path(spec.path)
     digest = hashlib.sha256()

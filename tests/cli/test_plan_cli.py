@@ -49,7 +49,7 @@ def test_quickstart_with_a_scripted_model(capsys: pytest.CaptureFixture[str]) ->
     assert "quickstart: 3 lengths x 5 depths x 1 repeats = 15 trials per model" in out
     assert "lengths: 1K, 2K, 4K" in out
     assert "depths:  0%, 25%, 50%, 75%, 100%" in out
-    model, tokenizer, trials, total, largest, max_out, cost = row(out, "scripted/perfect")
+    _, tokenizer, trials, total, largest, max_out, cost = row(out, "scripted/perfect")
     assert tokenizer == "tiktoken:cl100k_base" and trials == "15"
     assert max_out == f"{15 * 48:,}" and cost == "0.0000"
     # contexts are exact, so the totals are the lengths plus the per-trial overhead
