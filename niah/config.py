@@ -113,6 +113,9 @@ class NeedleSpec(_Strict):
     """Pin this needle's depth instead of using the grid's."""
     key: str | None = None
     """Optional label substituted for ``{key}`` in text and question (RULER multi-key)."""
+    distractor: bool = False
+    """Inserted but never asked for (RULER's distractors): not scored; a response that
+    repeats its value is recorded per needle as ``found``."""
 
     @model_validator(mode="after")
     def _answer_known(self) -> NeedleSpec:
@@ -329,6 +332,13 @@ class Experiment(_Strict):
     @classmethod
     def _needle_list(cls, v: Any) -> Any:
         return [v] if isinstance(v, dict) else v
+
+    @field_validator("needles")
+    @classmethod
+    def _something_to_find(cls, v: list[NeedleSpec]) -> list[NeedleSpec]:
+        if all(n.distractor for n in v):
+            raise ValueError("every needle is a distractor: at least one must be asked for")
+        return v
 
     @field_validator("tokenizer")
     @classmethod

@@ -54,6 +54,7 @@ class Needle:
     answer: str
     key: str | None
     question: str
+    distractor: bool = False
 
 
 def _number(rng: random.Random, spec: ValueSpec) -> str:
@@ -137,6 +138,7 @@ def draw_needles(
                     answer=answer,
                     key=spec.key,
                     question=_render(spec.question, value, spec.key),
+                    distractor=spec.distractor,
                 )
             )
     return out
@@ -172,6 +174,6 @@ def question_for(experiment: Experiment, needles: list[Needle]) -> str:
         return experiment.prompt.question
     seen: list[str] = []
     for n in needles:
-        if n.question and n.question not in seen:
+        if n.question and not n.distractor and n.question not in seen:
             seen.append(n.question)
     return " ".join(seen) or "What is the hidden fact in the document?"

@@ -75,8 +75,8 @@ class RichProgress:
         self.console = console or Console(stderr=True)
         fixed = Column(no_wrap=True)
         self._bar = Progress(
-            TextColumn("{task.description}", table_column=Column(overflow="ellipsis",
-                                                                 no_wrap=True, ratio=1)),
+            TextColumn("{task.description}", markup=False,  # a model id is not markup
+                       table_column=Column(overflow="ellipsis", no_wrap=True, ratio=1)),
             BarColumn(bar_width=20),
             MofNCompleteColumn(table_column=fixed),
             TextColumn("{task.fields[errors]} err", table_column=fixed),

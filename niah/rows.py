@@ -26,6 +26,8 @@ class NeedleResult(BaseModel):
     """Actual depth: ``token_offset / (context_tokens - needle tokens) * 100``."""
     found: bool | None = None
     """Whether the scorer found this needle's answer (None for error rows)."""
+    distractor: bool = False
+    """Inserted but not asked for; ``found`` then means the model was distracted."""
 
 
 class ErrorInfo(BaseModel):

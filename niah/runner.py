@@ -198,7 +198,8 @@ class Runner:
             repeat=trial.repeat,
             needles=[
                 NeedleResult(text=n.text, answer=n.answer, key=n.key, token_offset=n.token_offset,
-                             depth_percent=n.depth_percent, found=hit)
+                             depth_percent=n.depth_percent, found=hit,
+                             distractor=n.distractor)
                 for n, hit in zip(bp.needles, hits, strict=True)
             ],
             response=completion.text if completion is not None else None,

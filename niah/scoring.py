@@ -105,6 +105,11 @@ def found(answer: str, response: str, spec: ScoringSpec) -> bool:
 def score(
     needles: Sequence[HasAnswer], response: str, spec: ScoringSpec
 ) -> tuple[float, list[bool]]:
-    """Fraction of needles found, and which ones (in needle order)."""
+    """Fraction of asked-for needles found, and which needles were (in needle order).
+
+    Distractors get a hit flag too (the model repeated a value it was not asked for)
+    but do not count towards the score.
+    """
     hits = [found(n.answer, response, spec) for n in needles]
-    return (sum(hits) / len(hits) if hits else 0.0), hits
+    asked = [h for n, h in zip(needles, hits, strict=True) if not getattr(n, "distractor", False)]
+    return (sum(asked) / len(asked) if asked else 0.0), hits

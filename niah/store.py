@@ -238,8 +238,8 @@ class RunStore:
             if fresh and store.results.exists() and store.results.stat().st_size:
                 raise UserError(f"{run_dir}: already holds results; --fresh needs a new directory")
             store._recover()
+            store._fd = store._open_results()  # before the manifest: no phantom session
             store._write_manifest(old, experiment, fingerprint, models)
-            store._fd = os.open(store.results, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         except BaseException:
             store.close()
             raise
@@ -260,6 +260,16 @@ class RunStore:
                 os.truncate(self.results, good)
             except OSError as exc:
                 raise StoreError(f"{self.results}: cannot drop torn line ({exc.strerror})") from exc
+
+    def _open_results(self) -> int:
+        try:
+            return os.open(self.results, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        except OSError as exc:
+            if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+                raise UserError(
+                    f"--out {self.dir}: {RESULTS_FILE} is not writable ({exc.strerror})"
+                ) from None
+            raise StoreError(f"{self.results}: cannot open for appending ({exc.strerror})") from exc
 
     def _write_manifest(self, old: dict[str, Any] | None, experiment: Experiment,
                         fingerprint: str, models: list[dict[str, Any]]) -> None:

@@ -58,6 +58,11 @@ def resolve_api_key(spec: ModelSpec, defaults: Sequence[str], *, required: bool)
     names = [spec.api_key_env] if spec.api_key_env else list(defaults)
     for name in names:
         value = os.environ.get(name, "").strip()
+        if value and not (value.isascii() and value.isprintable()):
+            # httpx would fail on every request, quoting the header (the key) in its error
+            raise ConfigError("model.api_key_env", f"environment variable {name} holds a "
+                              "line break, control or non-ASCII character; an HTTP header "
+                              "cannot carry it (was the key pasted with something else?)")
         if value:
             return value
     if required or spec.api_key_env:

@@ -44,12 +44,13 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     experiment = experiment_from_args(args)
-    out = Console()
+    # Model ids and paths are printed as given: "[" in them is text, never rich markup.
+    out = Console(markup=False)
     if args.dry_run:
         dry_run(experiment, args.out, args.fresh, out)
         return 0
     run_dir = resolve_run_dir(experiment, args.out, args.fresh)
-    err = Console(stderr=True)
+    err = Console(stderr=True, markup=False)
     try:
         with RichProgress(err) as bar:
             run_experiment(experiment, run_dir, fresh=args.fresh, progress=bar)

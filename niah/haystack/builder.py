@@ -50,6 +50,7 @@ class PlacedNeedle:
     """Index of the context token where the needle starts."""
     depth_percent: float
     """Actual depth: haystack tokens before the needle / haystack tokens x 100."""
+    distractor: bool = False
 
 
 @dataclass
@@ -293,7 +294,7 @@ class PromptBuilder:
             if d >= 100:
                 positions.append(h)
                 continue
-            if pinned is not None and pinned[n] < h and pinned[n] in starts_arr:
+            if pinned is not None and pinned[n] <= d / 100.0 * h and pinned[n] in starts_arr:
                 positions.append(pinned[n])
                 continue
             i = int(np.searchsorted(starts_arr, d / 100.0 * h, side="right")) - 1 - earlier
@@ -380,6 +381,7 @@ class PromptBuilder:
                 key=n.key,
                 token_offset=offsets[i],
                 depth_percent=round(100.0 * positions[i] / h, 4) if h else 0.0,
+                distractor=n.distractor,
             )
             for i, n in enumerate(needles)
         ]

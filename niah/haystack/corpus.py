@@ -201,6 +201,29 @@ def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
         log.warning("corpus cache not written (%s): %s", path, exc)
 
 
+_PROBE_ENDS = ("It ends.\n\n", 'He said, "No!"\n\n', "a list\n\n", "Done?\n\n")
+_PROBE_STARTS = ("The next one", '"Quoted," she said', "A b c", "Émile went", "- item")
+
+
+@functools.lru_cache(maxsize=32)
+def _stable_for(name: str, tokenizer: Tokenizer) -> bool:
+    for a in _PROBE_ENDS:
+        for b in _PROBE_STARTS:
+            if tokenizer.encode(a + b) != tokenizer.encode(a) + tokenizer.encode(b):
+                return False
+    return True
+
+
+def junctions_stable(tokenizer: Tokenizer) -> bool:
+    """Whether text splits at blank-line paragraph junctions without changing tokens.
+
+    True for tiktoken and byte-level BPE; false for tokenizers that add a prefix
+    space to every text they start (SentencePiece style), whose corpora are then
+    tokenized in one piece and repeated as text.
+    """
+    return _stable_for(tokenizer.name, tokenizer)
+
+
 def _tokenize_unique(source: Source, tokenizer: Tokenizer, min_tokens: int) -> dict[str, Any]:
     """Tokenize enough of the source (all of a finite one), cached on disk."""
     want = _bucket(min_tokens)
@@ -224,6 +247,8 @@ def _tokenize_unique(source: Source, tokenizer: Tokenizer, min_tokens: int) -> d
             if chars >= target_chars:
                 break
     chunks = _chunks(paragraphs)
+    if not junctions_stable(tokenizer):
+        chunks = ["".join(chunks)]
     ids, offsets = _encode_chunks(tokenizer, chunks)
     data = "".join(chunks).encode()
     bounds = _sentence_bounds(data, offsets)
@@ -256,6 +281,11 @@ def load_corpus(source: Source, tokenizer: Tokenizer, min_tokens: int) -> Corpus
     log.info(
         "haystack %s repeated %d times to reach %d tokens", source.description, reps, min_tokens
     )
+    if not junctions_stable(tokenizer):  # repeat the text, then tokenize it whole
+        tiled = (data * reps).decode("utf-8")
+        t_ids, t_offsets = _encode_chunks(tokenizer, [tiled])
+        t_data = tiled.encode()
+        return Corpus(t_data, t_ids, t_offsets, _sentence_bounds(t_data, t_offsets), n, lower)
     nbytes = len(data)
     tiled_offsets = np.concatenate(
         [offsets[:-1] + r * nbytes for r in range(reps)] + [np.array([reps * nbytes])]

@@ -208,3 +208,32 @@ def test_braces_in_haystack_do_not_break_the_template(tmp_path: Path) -> None:
     experiment = _experiment([500], [50], haystack={"kind": "files", "path": str(tmp_path)})
     bp = build(experiment, plan(experiment)[0])
     assert bp.messages[-1]["content"].count("{context}") > 5
+
+
+def test_distractors_are_inserted_but_not_asked_or_scored() -> None:
+    from niah.scoring import score
+
+    needles = [
+        {
+            "text": "The magic number for {key} is {value}.",
+            "question": "What is the magic number for Oslo?",
+            "key": "Oslo",
+        },
+        {
+            "text": "The magic number for {key} is {value}.",
+            "question": "What is the magic number for Rome?",
+            "key": "Rome",
+            "distractor": True,
+            "count": 2,
+        },
+    ]
+    experiment = _experiment([1500], [20], needles=needles)
+    bp = build(experiment, plan(experiment)[0])
+    target, *distractors = bp.needles
+    assert [n.distractor for n in bp.needles] == [False, True, True]
+    assert all(bp.context.count(n.text) == 1 for n in bp.needles)
+    assert bp.question == "What is the magic number for Oslo?"
+    right, hits = score(bp.needles, f"It is {target.answer}.", experiment.scoring)
+    assert right == 1.0 and hits == [True, False, False]
+    wrong, hits = score(bp.needles, f"It is {distractors[0].answer}.", experiment.scoring)
+    assert wrong == 0.0 and hits == [False, True, False]

@@ -63,7 +63,9 @@ def test_corrupt_cache_file_is_rebuilt(tok) -> None:  # type: ignore[no-untyped-
 
 
 def test_short_folder_is_repeated_exactly(tmp_path: Path, tok) -> None:  # type: ignore[no-untyped-def]
-    (tmp_path / "a.txt").write_text("One short story. It ends here.\n\nA second part follows. Done.")
+    (tmp_path / "a.txt").write_text(
+        "One short story. It ends here.\n\nA second part follows. Done."
+    )
     source = open_source(HaystackSpec(kind="files", path=str(tmp_path)))
     corpus = load_corpus(source, tok, 500)
     assert corpus.n_tokens >= 500 and corpus.repeats > 10
