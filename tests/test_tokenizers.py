@@ -84,7 +84,7 @@ def test_hf_missing_or_invalid_file(tmp_path: Path) -> None:
         HFTokenizer(tmp_path / "missing.json")
     bad = tmp_path / "tokenizer.json"
     bad.write_text("{not json")
-    with pytest.raises(TokenizerError, match="not a valid tokenizer.json"):
+    with pytest.raises(TokenizerError, match=r"not a valid tokenizer\.json"):
         HFTokenizer(bad)
 
 

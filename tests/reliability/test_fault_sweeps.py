@@ -32,11 +32,11 @@ TIMEOUT_S = 0.5
 """run.timeout_s; "slow" faults answer after 5 s, far beyond it."""
 MAX_RETRIES = 6
 KEY_ENV = "NIAH_FAKE_KEY"
-BACKENDS = [
-    pytest.param("openai", "openai/gpt-fake", id="openai"),
-    pytest.param("openai", "openai-compatible/fake", id="openai-compatible"),
-    pytest.param("anthropic", "anthropic/claude-fake", id="anthropic"),
-    pytest.param("gemini", "gemini/gemini-fake", id="gemini"),
+BACKENDS = [  # (protocol of the fake, model id, fault seed)
+    pytest.param("openai", "openai/gpt-fake", 5, id="openai"),
+    pytest.param("openai", "openai-compatible/fake", 6, id="openai-compatible"),
+    pytest.param("anthropic", "anthropic/claude-fake", 7, id="anthropic"),
+    pytest.param("gemini", "gemini/gemini-fake", 8, id="gemini"),
 ]
 
 
@@ -105,11 +105,11 @@ def account(rows: list[ResultRow], stats: Counter[str], max_retries: int) -> dic
             "error_rows": len(failed)}
 
 
-@pytest.mark.parametrize(("style", "model_id"), BACKENDS)
+@pytest.mark.parametrize(("style", "model_id", "seed"), BACKENDS)
 def test_a_30_percent_fault_sweep_completes_with_exact_accounting(
-    style: Style, model_id: str, tmp_path: Path, sleeps: list[float]
+    style: Style, model_id: str, seed: int, tmp_path: Path, sleeps: list[float]
 ) -> None:
-    with FakeOpenAIServer(faults(), style=style) as server:
+    with FakeOpenAIServer(faults(seed=seed), style=style) as server:
         exp = load_experiment(sweep_data(server, model_id))
         rows = load_rows(run(exp, tmp_path / "out"))
         stats = server.stats
@@ -131,9 +131,10 @@ def test_permanent_errors_keep_their_status(tmp_path: Path, sleeps: list[float])
         data["grid"] = {"context_lengths": [100], "depth_percents": [0, 50, 100]}
         rows = load_rows(run(load_experiment(data), tmp_path / "out"))
         assert srv.stats["requests"] == 3
-    errors = [(r.error.kind, r.error.status, r.attempts) for r in rows if r.error]
-    assert errors == [("context_length_exceeded", 400, 1), ("auth", 401, 1)]
-    assert "maximum context length" in rows[0].error.message if rows[0].error else False
+    errors = [r.error for r in rows if r.error]
+    assert [(e.kind, e.status) for e in errors] == [("context_length_exceeded", 400), ("auth", 401)]
+    assert "maximum context length is 4096 tokens" in errors[0].message
+    assert [r.attempts for r in rows] == [1, 1, 1]
     assert sleeps == []
 
 
