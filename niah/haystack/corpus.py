@@ -205,13 +205,15 @@ _PROBE_ENDS = ("It ends.\n\n", 'He said, "No!"\n\n', "a list\n\n", "Done?\n\n")
 _PROBE_STARTS = ("The next one", '"Quoted," she said', "A b c", "Émile went", "- item")
 
 
-@functools.lru_cache(maxsize=32)
-def _stable_for(name: str, tokenizer: Tokenizer) -> bool:
-    for a in _PROBE_ENDS:
-        for b in _PROBE_STARTS:
-            if tokenizer.encode(a + b) != tokenizer.encode(a) + tokenizer.encode(b):
-                return False
-    return True
+_stable: dict[str, bool] = {}
+
+
+def _probe(tokenizer: Tokenizer) -> bool:
+    return all(
+        tokenizer.encode(a + b) == tokenizer.encode(a) + tokenizer.encode(b)
+        for a in _PROBE_ENDS
+        for b in _PROBE_STARTS
+    )
 
 
 def junctions_stable(tokenizer: Tokenizer) -> bool:
@@ -221,7 +223,9 @@ def junctions_stable(tokenizer: Tokenizer) -> bool:
     space to every text they start (SentencePiece style), whose corpora are then
     tokenized in one piece and repeated as text.
     """
-    return _stable_for(tokenizer.name, tokenizer)
+    if tokenizer.name not in _stable:
+        _stable[tokenizer.name] = _probe(tokenizer)
+    return _stable[tokenizer.name]
 
 
 def _tokenize_unique(source: Source, tokenizer: Tokenizer, min_tokens: int) -> dict[str, Any]:
