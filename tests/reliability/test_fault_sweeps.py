@@ -121,8 +121,6 @@ def test_a_30_percent_fault_sweep_completes_with_exact_accounting(
     assert RETRY_AFTER_S in sleeps  # Retry-After honoured
     jitter = [s for s in sleeps if s != RETRY_AFTER_S]
     assert jitter and all(0 <= s <= runner_module.BACKOFF_CAP_S for s in jitter)
-    timeouts = [r for r in rows if r.error and r.error.kind == "timeout"]
-    assert all(r.attempts == MAX_RETRIES + 1 for r in timeouts)
 
 
 def test_permanent_errors_keep_their_status(tmp_path: Path, sleeps: list[float]) -> None:
