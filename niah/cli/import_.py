@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import argparse
 
-from niah.importers import import_gkamradt
-
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser(
@@ -29,6 +27,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 
 def run(args: argparse.Namespace) -> int:
+    from niah.importers import import_gkamradt  # loads pandas: only when importing
+
     target, count = import_gkamradt(
         args.path, args.out, provider=args.provider, experiment=args.experiment
     )

@@ -10,16 +10,13 @@ import math
 import re
 import sys
 import warnings
+from typing import TYPE_CHECKING
 
-import pandas as pd
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
-
-from niah.analysis import ResultsWarning
 from niah.errors import UserError
-from niah.report.build import build_report, parse_formats
-from niah.report.heatmap import human_tokens
+
+if TYPE_CHECKING:  # pandas and matplotlib load only when a report is drawn
+    import pandas as pd
+    from rich.table import Table
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -58,6 +55,12 @@ def _pct(x: float) -> str:
 
 
 def summary_table(summary: pd.DataFrame) -> Table:
+    import pandas as pd
+    from rich.table import Table
+    from rich.text import Text
+
+    from niah.report.heatmap import human_tokens
+
     table = Table(title="Summary", title_justify="left")
     widest = max((len(str(m)) for m in summary["model"]), default=5)
     table.add_column("Model", no_wrap=True, min_width=min(widest, 60))
@@ -79,6 +82,11 @@ def summary_table(summary: pd.DataFrame) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from niah.analysis import ResultsWarning
+    from niah.report.build import build_report, parse_formats
+
     formats = parse_formats(args.format)
     split_at = parse_tokens(args.split_at) if args.split_at else None
     with warnings.catch_warnings(record=True) as caught:
