@@ -27,6 +27,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from niah import __version__
+from niah.atomic import write_text
 from niah.config import Experiment
 from niah.errors import LockedError, StoreError, UserError
 from niah.plan import experiment_fingerprint
@@ -46,18 +47,7 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``path`` whole or not at all (temp file in the same folder, fsync, rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise StoreError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+atomic_write_text = write_text
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:

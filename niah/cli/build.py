@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from niah.atomic import atomic_file
 from niah.cli.common import add_experiment_args, check_window, experiment_from_args
-from niah.errors import UserError
+from niah.config import Experiment
+from niah.errors import StoreError, UserError
 from niah.haystack.builder import PromptBuilder
-from niah.plan import plan
+from niah.plan import Trial, plan
 
 
 def add_parser(sub: Any) -> None:
@@ -37,37 +37,35 @@ def run(args: argparse.Namespace) -> int:
     for model in experiment.model:  # refuse lengths a model cannot hold before writing
         largest = PromptBuilder(experiment, model).build(longest)
         check_window(experiment, model, longest.context_length, largest.prompt_tokens)
-    count = 0
-    # written to a temporary file and renamed: an interrupted build leaves no torn file
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for model in experiment.model:
-                builder = PromptBuilder(experiment, model)  # one corpus in memory at a time
-                for trial in trials:
-                    bp = builder.build(trial)  # one at a time: never all in memory
-                    row = {
-                        "trial_id": trial.trial_id,
-                        "model": model.id,
-                        "tokenizer": builder.tokenizer.name,
-                        "context_length": trial.context_length,
-                        "depth_percent": trial.depth_percent,
-                        "actual_depth_percent": bp.actual_depth_percent,
-                        "repeat": trial.repeat,
-                        "seed": trial.seed,
-                        "context_tokens": bp.context_tokens,
-                        "prompt_tokens": bp.prompt_tokens,
-                        "question": bp.question,
-                        "needles": [asdict(n) for n in bp.needles],
-                        "messages": bp.messages,
-                        "context": bp.context,
-                        "prompt_sha256": bp.prompt_sha256,
-                    }
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                    count += 1
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    print(f"wrote {count} prompts to {out}")
+    try:  # a temporary file renamed at the end: an interrupted build leaves no torn file
+        _write(out, experiment, trials)
+    except OSError as exc:
+        raise StoreError(f"--out: cannot write {out} ({exc.strerror or exc})") from exc
+    print(f"wrote {len(trials) * len(experiment.model)} prompts to {out}")
     return 0
+
+
+def _write(out: Path, experiment: Experiment, trials: list[Trial]) -> None:
+    with atomic_file(out) as f:
+        for model in experiment.model:
+            builder = PromptBuilder(experiment, model)  # one corpus in memory at a time
+            for trial in trials:
+                bp = builder.build(trial)  # one at a time: never all in memory
+                row = {
+                    "trial_id": trial.trial_id,
+                    "model": model.id,
+                    "tokenizer": builder.tokenizer.name,
+                    "context_length": trial.context_length,
+                    "depth_percent": trial.depth_percent,
+                    "actual_depth_percent": bp.actual_depth_percent,
+                    "repeat": trial.repeat,
+                    "seed": trial.seed,
+                    "context_tokens": bp.context_tokens,
+                    "prompt_tokens": bp.prompt_tokens,
+                    "question": bp.question,
+                    "needles": [asdict(n) for n in bp.needles],
+                    "messages": bp.messages,
+                    "context": bp.context,
+                    "prompt_sha256": bp.prompt_sha256,
+                }
+                f.write((json.dumps(row, ensure_ascii=False) + "\n").encode())

@@ -11,13 +11,13 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from niah.atomic import atomic_file
 from niah.haystack.sources import Source
 from niah.tokenizers import Tokenizer
 
@@ -193,10 +193,8 @@ def _load(path: Path) -> dict[str, Any] | None:
 def _save(path: Path, arrays: dict[str, np.ndarray]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
+        with atomic_file(path) as f:
             np.savez(f, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
     except OSError as exc:  # a cache is an optimisation: never fail a build over it
         log.warning("corpus cache not written (%s): %s", path, exc)
 

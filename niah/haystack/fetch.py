@@ -18,7 +18,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from typing import Any
 import httpx
 
 from niah import __version__
+from niah.atomic import write_bytes
 from niah.errors import HaystackError, UserError
 
 BASE_URL_ENV = "NIAH_FETCH_BASE_URL"
@@ -168,14 +168,14 @@ def fetch(
                 data = _download(http, url)
                 if remote.transform is not None:
                     data = remote.transform(data, url)
-                _write_atomic(folder / remote.name, data)
+                write_bytes(folder / remote.name, data, error=HaystackError)
                 entries[remote.name] = {
                     "url": url,
                     "size": len(data),
                     "sha256": hashlib.sha256(data).hexdigest(),
                     "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                 }
-                _write_atomic(folder / MANIFEST, _dump(manifest))
+                write_bytes(folder / MANIFEST, _dump(manifest), error=HaystackError)
                 result.downloaded.append(remote.name)
                 if progress is not None:
                     progress(remote.name)
@@ -270,20 +270,3 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
 def _dump(manifest: dict[str, Any]) -> bytes:
     ordered = dict(manifest, files=dict(sorted(manifest["files"].items())))
     return (json.dumps(ordered, indent=2) + "\n").encode("utf-8")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    try:
-        handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    except OSError as exc:
-        raise HaystackError(f"cannot write {path}: {exc.strerror}") from exc
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise HaystackError(f"cannot write {path}: {exc.strerror}") from exc
-        raise

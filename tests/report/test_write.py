@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from matplotlib.figure import Figure
 
+from niah import atomic
 from niah.errors import StoreError
-from niah.report import write
 from niah.report.write import atomic_write_text, figure_bytes, slug
 
 
@@ -20,7 +20,7 @@ def test_replaces_the_file_whole(tmp_path: Path) -> None:
     atomic_write_text(target, "new\n")
     assert target.read_text() == "new\n"
     assert [p.name for p in tmp_path.iterdir()] == ["summary.csv"]
-    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~write._UMASK
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~atomic._UMASK
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
