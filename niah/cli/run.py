@@ -67,31 +67,38 @@ def _mean(values: list[float]) -> str:
 
 
 def summary(experiment: Experiment, run_dir: Path, out: Console) -> None:
-    """Recall (mean score of answered trials) by context length, one line per model."""
+    """Recall (mean score of answered trials) by context length: one column per model.
+
+    Lengths run down the rows so a long sweep never squeezes the table sideways.
+    """
     wanted = [m.id for m in experiment.model]
     rows = [r for r in load_rows(run_dir) if r.model in wanted]
     lengths = sorted({r.context_length for r in rows})
-    table = Table(title="recall by context length", title_justify="left")
-    table.add_column("model", overflow="fold")
-    for name in [*map(human_tokens, lengths), "all", "errors", "cost"]:
-        table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
     by_model: dict[str, list[ResultRow]] = defaultdict(list)
     for row in rows:
         by_model[row.model].append(row)
+    scores: dict[str, dict[int, list[float]]] = {m: defaultdict(list) for m in wanted}
+    errors: dict[str, int] = {}
+    spent: dict[str, float | None] = {}
     for model in wanted:
-        mine = by_model.get(model, [])
-        scores: dict[int, list[float]] = defaultdict(list)
-        for r in mine:
+        total: float | None = 0.0
+        for r in by_model.get(model, []):
             if r.score is not None and r.error is None:
-                scores[r.context_length].append(r.score)
-        spent: float | None = 0.0
-        for r in mine:
+                scores[model][r.context_length].append(r.score)
             if r.error is None and not r.cached:
-                spent = None if spent is None or r.cost_usd is None else spent + r.cost_usd
-        errors = sum(r.error is not None for r in mine)
-        cells = [_mean(scores[n]) for n in lengths]
-        table.add_row(model, *cells, _mean([s for v in scores.values() for s in v]),
-                      str(errors), money(spent))
+                total = None if total is None or r.cost_usd is None else total + r.cost_usd
+        errors[model] = sum(r.error is not None for r in by_model.get(model, []))
+        spent[model] = total
+    table = Table(title="recall by context length", title_justify="left")
+    table.add_column("length", justify="right", no_wrap=True)
+    for model in wanted:
+        table.add_column(model, justify="right", overflow="fold")
+    for n in lengths:
+        table.add_row(human_tokens(n), *(_mean(scores[m][n]) for m in wanted))
+    table.add_section()
+    table.add_row("all", *(_mean([s for v in scores[m].values() for s in v]) for m in wanted))
+    table.add_row("errors", *(str(errors[m]) for m in wanted))
+    table.add_row("cost", *(money(spent[m]) for m in wanted))
     out.print(table)
     out.print(f"results: {run_dir / RESULTS_FILE}")
 
