@@ -26,9 +26,13 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-def cells(printed: str, model: str) -> list[str]:
-    line = next(x for x in printed.splitlines() if model in x)
-    return [c.strip() for c in line.split("│")[1:-1]]
+def cells(printed: str, first: str) -> list[str]:
+    """The cells of the table row whose first cell is ``first``."""
+    for line in printed.splitlines():
+        parts = [c.strip() for c in line.split("│")[1:-1]]
+        if parts and parts[0] == first:
+            return parts
+    return []
 
 
 def config(tmp_path: Path, model: Any = "scripted/perfect", **run: Any) -> str:
@@ -54,10 +58,13 @@ def test_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert manifest["models"][0]["tokenizer"] == "tiktoken:cl100k_base"
     printed = capsys.readouterr()
     assert "recall by context length" in printed.out
-    # model, 200, 400, all, errors, cost
-    assert cells(printed.out, "scripted/perfect") == [
-        "scripted/perfect", "1.00", "1.00", "1.00", "0", "$0"
-    ]
+    # one row per length, then all / errors / cost; one column per model
+    assert "scripted/perfect" in printed.out
+    assert cells(printed.out, "200") == ["200", "1.00"]
+    assert cells(printed.out, "400") == ["400", "1.00"]
+    assert cells(printed.out, "all") == ["all", "1.00"]
+    assert cells(printed.out, "errors") == ["errors", "0"]
+    assert cells(printed.out, "cost") == ["cost", "$0"]
     assert f"results: {out / RESULTS_FILE}" in printed.out
     assert "6/6" in printed.err  # the progress bar
 
