@@ -1,22 +1,25 @@
 """Runner overhead: requests/s of ``niah run`` vs a bare httpx loop, in one run.
 
     python bench/runner_overhead.py [--lengths 1000 2000 ...] [--depths 20]
-                                    [--concurrency 8] [--repeats 3]
+                                    [--concurrency 8] [--repeats 5]
 
 A zero-latency OpenAI-compatible server runs in a child process (a raw asyncio
 protocol with a canned answer, so it is never the bottleneck; its own capacity is
 measured first with a raw-socket client). Then, alternately, ``repeats`` times:
 
-* bare:  an ``httpx.AsyncClient`` sends the very bodies niah sends (built once,
-  beforehand, with ``PromptBuilder`` and the backend's ``build_body``) with
-  ``concurrency`` workers and parses each JSON answer;
+* bare:  an ``httpx.AsyncClient`` (created inside the timing) sends the very
+  bodies niah sends (built once, beforehand, with ``PromptBuilder`` and the
+  backend's ``build_body``) with ``concurrency`` workers and parses each answer;
 * niah:  ``niah.runner.run`` on the same grid through ``openai-compatible/...``
   (cache off, a fresh run directory each time): building each prompt, sending it,
   scoring, and appending a fsynced row, plus the run's own setup (manifest, lock,
-  corpus load, preflight).
+  corpus load, preflight);
+* niah, prompts prebuilt: the same with prompts built beforehand, the runner's
+  share alone.
 
 The best of each is compared (the machine is shared; the best is the least
-disturbed). Target (issue 3): niah / bare >= 0.8x.
+disturbed), per wall second and per CPU second of this process. Target (issue 3):
+niah / bare >= 0.8x.
 """
 
 from __future__ import annotations

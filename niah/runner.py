@@ -114,13 +114,15 @@ class Runner:
     async def _worker(self, mr: ModelRun, queue: Iterator[Trial]) -> None:
         for trial in queue:  # shared iterator: each trial goes to exactly one worker
             row = await self._trial(mr, trial)
-            self.store.append(row)
+            await self.store.append_async(row)
             self.progress.advance(mr.spec.id, row)
             self._check_error_rate(mr, row)
 
     async def _trial(self, mr: ModelRun, trial: Trial) -> ResultRow:
         run = self.experiment.run
-        bp = mr.builder.build(trial)  # built just before sending, never all at once
+        # built just before sending (never all at once), off the event loop: tokenizers
+        # release the GIL, so building overlaps with other requests in flight
+        bp = await asyncio.to_thread(mr.builder.build, trial)
         request = Request(
             messages=[Message.model_validate(m) for m in bp.messages],
             max_tokens=run.max_tokens, temperature=run.temperature,

@@ -10,6 +10,7 @@ recovered.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import json
@@ -205,6 +206,8 @@ class RunStore:
         """Trial ids stored per model (ids only: rows can be large, runs long)."""
         self._fd: int | None = None
         self._write_lock = threading.Lock()
+        self._queue: list[tuple[ResultRow, bytes, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Future[None] | None = None
 
     @classmethod
     def open(cls, run_dir: Path, experiment: Experiment, models: list[dict[str, Any]],
@@ -287,13 +290,46 @@ class RunStore:
 
     def append(self, row: ResultRow) -> None:
         """One row, one write, fsynced; on failure the file is cut back to its old end."""
-        if self._fd is None:
-            raise StoreError(f"{self.results}: store is closed")
-        data = (row.model_dump_json() + "\n").encode("utf-8")
+        self._write([(row.model_dump_json() + "\n").encode("utf-8")])
+        self._done.setdefault(row.model, set()).add(row.trial_id)
+
+    async def append_async(self, row: ResultRow) -> None:
+        """Like ``append``, without blocking the event loop, with group commit.
+
+        Rows that finish while an fsync is under way are written and fsynced together
+        in a worker thread; each caller returns only once its own row is on disk, so
+        the guarantee is the same as ``append`` at a fraction of the fsyncs.
+        """
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((row, (row.model_dump_json() + "\n").encode("utf-8"), future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.ensure_future(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await asyncio.to_thread(self._write, [data for _, data, _ in batch])
+            except BaseException as exc:  # StoreError, or the flush was cancelled
+                for _, _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for row, _, future in batch:
+                self._done.setdefault(row.model, set()).add(row.trial_id)
+                if not future.done():
+                    future.set_result(None)
+
+    def _write(self, chunks: list[bytes]) -> None:
         with self._write_lock:
+            if self._fd is None:
+                raise StoreError(f"{self.results}: store is closed")
             start = os.lseek(self._fd, 0, os.SEEK_END)
             try:
-                view = memoryview(data)
+                view = memoryview(b"".join(chunks))
                 while view:
                     view = view[os.write(self._fd, view):]
                 os.fsync(self._fd)
@@ -302,12 +338,12 @@ class RunStore:
                     os.ftruncate(self._fd, start)
                 hint = "disk full" if exc.errno == errno.ENOSPC else exc.strerror
                 raise StoreError(f"{self.results}: cannot append a row ({hint})") from exc
-            self._done.setdefault(row.model, set()).add(row.trial_id)
 
     def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
+        with self._write_lock:  # never under a write still running in a flush thread
+            if self._fd is not None:
+                os.close(self._fd)
+                self._fd = None
         self.lock.release()
 
     def __enter__(self) -> RunStore:
