@@ -120,9 +120,7 @@ class Runner:
 
     async def _trial(self, mr: ModelRun, trial: Trial) -> ResultRow:
         run = self.experiment.run
-        # built just before sending (never all at once), off the event loop: tokenizers
-        # release the GIL, so building overlaps with other requests in flight
-        bp = await asyncio.to_thread(mr.builder.build, trial)
+        bp = mr.builder.build(trial)  # built just before sending, never all at once
         request = Request(
             messages=[Message.model_validate(m) for m in bp.messages],
             max_tokens=run.max_tokens, temperature=run.temperature,
