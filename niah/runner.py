@@ -114,7 +114,7 @@ class Runner:
     async def _worker(self, mr: ModelRun, queue: Iterator[Trial]) -> None:
         for trial in queue:  # shared iterator: each trial goes to exactly one worker
             row = await self._trial(mr, trial)
-            await self.store.append_async(row)
+            self.store.append_soon(row)
             self.progress.advance(mr.spec.id, row)
             self._check_error_rate(mr, row)
 
@@ -301,8 +301,11 @@ async def run_async(
             try:
                 await Runner(experiment, store, cache, progress, sleep).run(trials, models)
             finally:
-                if cache is not None:
-                    cache.close()
+                try:
+                    await store.drain()  # every finished row reaches the disk, even on Ctrl-C
+                finally:
+                    if cache is not None:
+                        cache.close()
     finally:
         for mr in models:
             await mr.backend.aclose()

@@ -206,8 +206,9 @@ class RunStore:
         """Trial ids stored per model (ids only: rows can be large, runs long)."""
         self._fd: int | None = None
         self._write_lock = threading.Lock()
-        self._queue: list[tuple[ResultRow, bytes, asyncio.Future[None]]] = []
+        self._queue: list[tuple[ResultRow, bytes]] = []
         self._flusher: asyncio.Future[None] | None = None
+        self._error: StoreError | None = None
 
     @classmethod
     def open(cls, run_dir: Path, experiment: Experiment, models: list[dict[str, Any]],
@@ -293,35 +294,51 @@ class RunStore:
         self._write([(row.model_dump_json() + "\n").encode("utf-8")])
         self._done.setdefault(row.model, set()).add(row.trial_id)
 
-    async def append_async(self, row: ResultRow) -> None:
-        """Like ``append``, without blocking the event loop, with group commit.
+    def append_soon(self, row: ResultRow) -> None:
+        """Queue a row for a background writer (event-loop code); ``drain`` waits for it.
 
-        Rows that finish while an fsync is under way are written and fsynced together
-        in a worker thread; each caller returns only once its own row is on disk, so
-        the guarantee is the same as ``append`` at a fraction of the fsyncs.
+        The writer appends every queued row in one write and one fsync, off the event
+        loop, so an fsync never stalls the requests in flight. A row is durable a few
+        milliseconds after its trial finishes; one lost in a crash in between is simply
+        run again on resume. A write failure is raised by the next call, or by ``drain``.
         """
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((row, (row.model_dump_json() + "\n").encode("utf-8"), future))
+        if self._error is not None:
+            raise self._error
+        self._queue.append((row, (row.model_dump_json() + "\n").encode("utf-8")))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
-        await future
+
+    async def drain(self) -> None:
+        """Wait until every queued row is on disk (also when the caller is cancelled)."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+        if self._error is not None:
+            raise self._error
 
     async def _flush(self) -> None:
-        while self._queue:
+        while self._queue and self._error is None:
             batch, self._queue = self._queue, []
-            try:
-                await asyncio.to_thread(self._write, [data for _, data, _ in batch])
-            except BaseException as exc:  # StoreError, or the flush was cancelled
-                for _, _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for row, _, future in batch:
+            written, error = await asyncio.to_thread(self._write_batch, [d for _, d in batch])
+            for row, _ in batch[:written]:
                 self._done.setdefault(row.model, set()).add(row.trial_id)
-                if not future.done():
-                    future.set_result(None)
+            if error is not None:
+                self._error = error
+                return
+
+    def _write_batch(self, chunks: list[bytes]) -> tuple[int, StoreError | None]:
+        """Rows written (all, or as many as fit one by one after a failure) and the error."""
+        try:
+            self._write(chunks)
+            return len(chunks), None
+        except StoreError as exc:
+            if len(chunks) == 1:
+                return 0, exc
+        for i, chunk in enumerate(chunks):  # keep every row the disk still takes
+            try:
+                self._write([chunk])
+            except StoreError as exc:
+                return i, exc
+        return len(chunks), None
 
     def _write(self, chunks: list[bytes]) -> None:
         with self._write_lock:

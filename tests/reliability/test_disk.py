@@ -210,13 +210,15 @@ def test_a_full_disk_stops_cleanly_and_keeps_every_finished_row(
     err = one_line_error(capsys.readouterr().err)
     assert "results.jsonl: cannot append a row (disk full)" in err
     data = (out / RESULTS_FILE).read_bytes()
-    assert data.endswith(b"\n") and data.count(b"\n") == 4  # the four finished rows, whole
+    # every row the disk took is whole: at least the four written before it filled up
+    # (rows are written in batches, so a batch that still fitted may hold one more)
+    assert data.endswith(b"\n") and data.count(b"\n") >= 4
     kept = load_rows(out)
-    assert len(kept) == 4 and not (out / LOCK_FILE).exists()
+    assert len(kept) == data.count(b"\n") and not (out / LOCK_FILE).exists()
     assert main(["run", str(cfg), "--out", str(out)]) == 0  # space again: it resumes
     rows = load_rows(out)
     assert len(rows) == TRIALS and len({r.trial_id for r in rows}) == TRIALS
-    assert rows[:4] == kept
+    assert rows[: len(kept)] == kept
 
 
 def test_a_full_disk_while_writing_the_manifest_keeps_the_old_one(
