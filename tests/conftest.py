@@ -33,3 +33,17 @@ def _isolated_cache(
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Backoff waits, recorded instead of slept (the runner's one injectable sleep)."""
+    from niah import runner as runner_module
+
+    waited: list[float] = []
+
+    async def no_wait(seconds: float) -> None:
+        waited.append(seconds)
+
+    monkeypatch.setattr(runner_module, "backoff_sleep", no_wait)
+    return waited

@@ -91,16 +91,6 @@ def rec(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     return recorder
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    waited: list[float] = []
-
-    async def no_wait(seconds: float) -> None:
-        waited.append(seconds)
-
-    monkeypatch.setattr(runner_module, "backoff_sleep", no_wait)
-    return waited
-
 
 def experiment(model: Any = "fake/m", lengths: list[int] | None = None,
                depths: list[float] | None = None, **run: Any) -> Experiment:

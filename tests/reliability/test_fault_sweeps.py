@@ -48,17 +48,6 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Backoff waits, recorded instead of slept (the runner's one injectable sleep)."""
-    waited: list[float] = []
-
-    async def no_wait(seconds: float) -> None:
-        waited.append(seconds)
-
-    monkeypatch.setattr(runner_module, "backoff_sleep", no_wait)
-    return waited
-
 
 def faults(rate: float = 0.3, seed: int = 5, **kwargs: Any) -> FaultConfig:
     """Every kind once at the start (so each is surely exercised), then ``rate`` at random."""
