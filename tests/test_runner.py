@@ -166,7 +166,10 @@ def test_resume_after_an_interruption_sends_nothing_twice(tmp_path: Path, rec: R
 
     asyncio.run(interrupted())
     first = rows_of(out)
-    assert len(first) == 2
+    # the cancel lands at the next suspension: trials already answered in that loop
+    # turn are kept too, but the run stopped well short of its 6 trials
+    assert 2 <= len(first) < 6
+    assert len(first) <= len(rec.calls)  # a call cut short by the cancel is not stored
     assert not (out / LOCK_FILE).exists()  # the lock was released on cancel
     assert rec.closed == 1
     calls_before = len(rec.calls)

@@ -179,13 +179,25 @@ class FullDisk:
         return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     def fake_write(self, fd: int, data: bytes) -> int:
-        if self._is_results(fd) and self.how != "fsync" and count_lines(Path(self.results)) \
-                >= self.rows:
-            if self.how == "mid-row" and not self.failures:
-                self.failures += 1
-                return self.write(fd, bytes(data)[: len(data) // 2])
+        """A disk with room for ``rows`` rows (and half a row more for "mid-row"):
+        a write that does not fit is cut short, the next one fails, as a real disk does."""
+        if not self._is_results(fd) or self.how == "fsync":
+            return self.write(fd, data)
+        room = self.rows - count_lines(Path(self.results))
+        if room <= 0 and (self.how != "mid-row" or self.failures):
             raise self._full()
-        return self.write(fd, data)
+        data = bytes(data)
+        if data.count(b"\n") <= room:
+            return self.write(fd, data)
+        cut = 0
+        for _ in range(max(room, 0)):
+            cut = data.index(b"\n", cut) + 1
+        if self.how == "mid-row":  # half of the next row fits too
+            self.failures += 1
+            cut += (data.index(b"\n", cut) + 1 - cut) // 2
+        if cut == 0:
+            raise self._full()
+        return self.write(fd, data[:cut])
 
     def fake_fsync(self, fd: int) -> None:
         if self._is_results(fd) and self.how == "fsync" and count_lines(Path(self.results)) \
