@@ -3,10 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
+
+from rich.console import Console
 
 from niah.config import Experiment, ModelSpec, load_experiment, parse_override
 from niah.errors import ConfigError
+
+
+def console(stderr: bool = False) -> Console:
+    """A rich console that prints text as given (model ids may hold "[") and, when
+    piped, lays tables out 120 columns wide instead of rich's 80."""
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(
+        file=stream, markup=False, highlight=False,
+        width=None if stream.isatty() else 120,
+    )
 
 
 def add_experiment_args(parser: argparse.ArgumentParser) -> None:

@@ -82,9 +82,8 @@ def summary_table(summary: pd.DataFrame) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    from rich.console import Console
-
     from niah.analysis import ResultsWarning
+    from niah.cli.common import console as make_console
     from niah.report.build import build_report, parse_formats
 
     formats = parse_formats(args.format)
@@ -98,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     for w in caught:
         print(f"niah: warning: {w.message}", file=sys.stderr)
     # Model ids come from result files: print them as text, never as rich markup.
-    console = Console(highlight=False, markup=False, soft_wrap=True)
+    console = make_console()
     console.print(summary_table(report.summary))
     console.print(f"report: {report.out_dir / 'report.html'}")
     console.print(f"files: {len(report.files)} in {report.out_dir}")

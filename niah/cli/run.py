@@ -12,7 +12,7 @@ from rich.table import Table
 
 from niah.backends.base import Message, Request
 from niah.cache import ResponseCache, request_key
-from niah.cli.common import add_experiment_args, experiment_from_args
+from niah.cli.common import add_experiment_args, console, experiment_from_args
 from niah.config import Experiment
 from niah.plan import plan, prefix_order
 from niah.pricing import cost, price_for
@@ -45,12 +45,12 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     experiment = experiment_from_args(args)
     # Model ids and paths are printed as given: "[" in them is text, never rich markup.
-    out = Console(markup=False)
+    out = console()
     if args.dry_run:
         dry_run(experiment, args.out, args.fresh, out)
         return 0
     run_dir = resolve_run_dir(experiment, args.out, args.fresh)
-    err = Console(stderr=True, markup=False)
+    err = console(stderr=True)
     try:
         with RichProgress(err) as bar:
             run_experiment(experiment, run_dir, fresh=args.fresh, progress=bar)
