@@ -112,6 +112,7 @@ class PromptBuilder:
         self.tokenizer = tokenizer or tokenizer_for(experiment, self.model)
         self.source: Source = open_source(experiment.haystack, experiment)
         self._corpus: Corpus | None = None
+        self._overhead: dict[str, int] = {}
 
     @property
     def corpus(self) -> Corpus:
@@ -122,6 +123,11 @@ class PromptBuilder:
 
     def overhead_tokens(self, question: str) -> int:
         """Prompt tokens outside the context: system, template, question, chat markup."""
+        if question not in self._overhead:  # one question per experiment, as a rule
+            self._overhead[question] = self._count_overhead(question)
+        return self._overhead[question]
+
+    def _count_overhead(self, question: str) -> int:
         p = self.experiment.prompt
         count = self.tokenizer.count
         n = count(render_user(p.template, "", question)) + CHAT_OVERHEAD_PER_MESSAGE
@@ -367,7 +373,9 @@ class PromptBuilder:
         offsets: dict[int, int] = {}
         for w in windows:
             wtext = w.text
-            if wtext:
+            if wtext and not w.marks:
+                total += len(self.tokenizer.encode(wtext))
+            elif wtext:
                 ids, starts = _encode_chunks(self.tokenizer, [wtext])
                 for needle_idx, at in w.marks:
                     byte_at = len(wtext[:at].encode())
