@@ -26,8 +26,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from niah import __version__
 from niah.analysis import MANIFEST_FILE, RESULTS_FILE
+from niah.atomic import write_text
 from niah.errors import UserError
-from niah.report.write import atomic_write_text
 from niah.rows import ErrorInfo, NeedleResult, ResultRow
 
 GKAMRADT_SCORE_SCALE = 10.0
@@ -222,6 +222,6 @@ def import_gkamradt(
         "imported_from": {"format": "gkamradt", "path": str(path), "records": len(rows)},
         "created_at": datetime.now(timezone.utc).isoformat(),
     }
-    atomic_write_text(out / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
-    atomic_write_text(target, "".join(row.model_dump_json() + "\n" for row in rows))
+    write_text(out / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+    write_text(target, "".join(row.model_dump_json() + "\n" for row in rows))
     return target, len(rows)

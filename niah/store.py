@@ -48,7 +48,9 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-atomic_write_text = write_text
+def _line(row: ResultRow) -> bytes:
+    """A row as one JSON line: the unit every write appends whole."""
+    return (row.model_dump_json() + "\n").encode("utf-8")
 
 
 def read_manifest(run_dir: Path) -> dict[str, Any] | None:
@@ -283,7 +285,7 @@ class RunStore:
             "sessions": sessions,
             "warnings": warnings_said(),
         }
-        atomic_write_text(self.dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+        write_text(self.dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
 
     def done(self, model: str) -> set[str]:
         """Trial ids already stored for ``model`` (skipped on resume)."""
@@ -291,7 +293,7 @@ class RunStore:
 
     def append(self, row: ResultRow) -> None:
         """One row, one write, fsynced; on failure the file is cut back to its old end."""
-        self._write([(row.model_dump_json() + "\n").encode("utf-8")])
+        self._write([_line(row)])
         self._done.setdefault(row.model, set()).add(row.trial_id)
 
     def append_soon(self, row: ResultRow) -> None:
@@ -304,7 +306,7 @@ class RunStore:
         """
         if self._error is not None:
             raise self._error
-        self._queue.append((row, (row.model_dump_json() + "\n").encode("utf-8")))
+        self._queue.append((row, _line(row)))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
 

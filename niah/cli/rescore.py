@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from niah.atomic import write_text
 from niah.config import ScoringSpec, config_error
 from niah.errors import StoreError, UserError
 from niah.rows import ResultRow
@@ -23,7 +24,6 @@ from niah.store import (
     MANIFEST_FILE,
     RESULTS_FILE,
     RunLock,
-    atomic_write_text,
     load_rows,
     read_manifest,
     utc_now,
@@ -113,7 +113,7 @@ def rescore_run(run_dir: Path, spec: ScoringSpec) -> tuple[int, int]:
             manifest.setdefault("rescored", []).append(
                 {"at": utc_now().isoformat(timespec="seconds"), "scoring": spec.model_dump()}
             )
-            atomic_write_text(run_dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+            write_text(run_dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
     finally:
         lock.release()
     return len(rows), changed

@@ -15,10 +15,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from niah.analysis import is_multi_needle, load_results, read_manifest, series_labels, summarize
+from niah.atomic import write_bytes, write_text
 from niah.errors import UserError
 from niah.report.heatmap import plot_comparison, plot_heatmap, plot_multi_needle
 from niah.report.html import ReportImages, render_html
-from niah.report.write import atomic_write_bytes, atomic_write_text, figure_bytes, slug
+from niah.report.write import figure_bytes, slug
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 150
@@ -109,7 +110,7 @@ def build_report(
             if fmt == "png":
                 png = data
             if fmt in formats:
-                report.files.append(atomic_write_bytes(out_dir / f"{figure_name}.{fmt}", data))
+                report.files.append(write_bytes(out_dir / f"{figure_name}.{fmt}", data))
         return png
 
     for label, name in _unique_slugs(labels).items():
@@ -118,9 +119,9 @@ def build_report(
         images.comparison = emit("comparison", plot_comparison(df, split_at=split_at, title=title))
     if is_multi_needle(df):
         images.multi_needle = emit("multi_needle", plot_multi_needle(df))
-    report.files.append(atomic_write_text(out_dir / "summary.csv", summary_csv(summary)))
+    report.files.append(write_text(out_dir / "summary.csv", summary_csv(summary)))
     manifests = [(str(Path(r)), read_manifest(r)) for r in run_dirs]
     page = render_html(df, summary, images, manifests, title=title or _default_title(df),
                        threshold=threshold)
-    report.files.append(atomic_write_text(out_dir / "report.html", page))
+    report.files.append(write_text(out_dir / "report.html", page))
     return report

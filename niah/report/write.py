@@ -12,10 +12,7 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from niah.atomic import write_bytes, write_text
-
-atomic_write_bytes = write_bytes
-atomic_write_text = write_text
+from niah.atomic import write_bytes
 
 
 def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = 150) -> bytes:
@@ -28,7 +25,7 @@ def figure_bytes(fig: Figure, fmt: str = "png", dpi: int = 150) -> bytes:
 
 
 def save_figure(fig: Figure, path: str | Path, fmt: str = "png", dpi: int = 150) -> Path:
-    return atomic_write_bytes(path, figure_bytes(fig, fmt, dpi))
+    return write_bytes(path, figure_bytes(fig, fmt, dpi))
 
 
 def slug(name: str) -> str:

@@ -10,14 +10,15 @@ import pytest
 from matplotlib.figure import Figure
 
 from niah import atomic
+from niah.atomic import write_text
 from niah.errors import StoreError
-from niah.report.write import atomic_write_text, figure_bytes, slug
+from niah.report.write import figure_bytes, slug
 
 
 def test_replaces_the_file_whole(tmp_path: Path) -> None:
     target = tmp_path / "summary.csv"
-    atomic_write_text(target, "old\n")
-    atomic_write_text(target, "new\n")
+    write_text(target, "old\n")
+    write_text(target, "new\n")
     assert target.read_text() == "new\n"
     assert [p.name for p in tmp_path.iterdir()] == ["summary.csv"]
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~atomic._UMASK
@@ -25,21 +26,21 @@ def test_replaces_the_file_whole(tmp_path: Path) -> None:
 
 def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "report.html"
-    atomic_write_text(target, "old")
+    write_text(target, "old")
 
     def broken_replace(src: str, dst: str) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(StoreError, match=r"report\.html: cannot write"):
-        atomic_write_text(target, "new")
+        write_text(target, "new")
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["report.html"]
 
 
 def test_missing_directory_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot write"):
-        atomic_write_text(tmp_path / "nope" / "x.txt", "x")
+        write_text(tmp_path / "nope" / "x.txt", "x")
 
 
 def test_figure_formats() -> None:
