@@ -84,7 +84,7 @@ class Corpus:
 
     def contains(self, answer: str) -> bool:
         """Whether ``answer`` occurs in the haystack as a whole word, ignoring case."""
-        key = answer.lower().encode()
+        key = answer.encode().lower()  # ASCII-only, exactly as ``occurs_in`` lowers
         if re.fullmatch(rb"[a-z0-9]+", key):
             return key in self.words
         from niah.needles import occurs_in
