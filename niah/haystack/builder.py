@@ -65,7 +65,6 @@ class BuiltPrompt:
     prompt_sha256: str
     question: str
     haystack_tokens: int
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -396,6 +395,7 @@ class PromptBuilder:
         return "".join(parts), total, placed
 
 
+_KEEP_BUILDERS = 4
 _builders: dict[tuple[int, str], PromptBuilder] = {}
 
 
@@ -405,5 +405,7 @@ def build(experiment: Experiment, trial: Trial, model: ModelSpec | None = None) 
     key = (id(experiment), spec.id)
     builder = _builders.get(key)
     if builder is None or builder.experiment is not experiment:
+        while len(_builders) >= _KEEP_BUILDERS:  # each holds a corpus: keep only the latest
+            del _builders[next(iter(_builders))]
         builder = _builders[key] = PromptBuilder(experiment, spec)
     return builder.build(trial)
