@@ -10,6 +10,7 @@ later requests wait out; otherwise it could never be sent.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any, TypeVar
@@ -56,8 +57,17 @@ class TokenBucket:
 
 
 async def with_timeout(coro: Coroutine[Any, Any, T], timeout: float) -> T:
-    """``asyncio.wait_for`` without its flaw before 3.12: when a cancel (Ctrl-C) meets
-    an answer that just arrived, wait_for returns the answer and loses the cancel."""
+    """``coro`` within ``timeout`` seconds, else ``asyncio.TimeoutError``; never loses
+    a cancel (Ctrl-C), as ``asyncio.wait_for`` before 3.12 can when an answer arrives
+    with the cancel.
+
+    On 3.11+ the call runs in the caller's own task under ``asyncio.timeout``: a
+    task per request cost about 0.3 ms against a fast server, as much as httpx's own
+    work (anyio sets up per-task state for each new task).
+    """
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(timeout):
+            return await coro
     task = asyncio.ensure_future(coro)
     try:
         done, _ = await asyncio.wait({task}, timeout=timeout)

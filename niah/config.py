@@ -289,6 +289,11 @@ class RunSpec(_Strict):
     min_trials_before_abort: int = Field(default=10, ge=1)
     cache: bool = True
     """Reuse stored responses for identical requests (never pay twice for a cell)."""
+    build_prompts: Literal["auto", "process", "inline"] = "auto"
+    """Where prompts are built: ``process`` builds them ahead in a child process on a
+    spare core (a fast server then waits on the client less), ``inline`` just before
+    each is sent; ``auto`` picks ``process`` for remote models with 100+ trials when
+    there are 2+ cores."""
 
 
 class Price(_Strict):

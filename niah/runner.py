@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,6 +26,7 @@ from niah.cache import ResponseCache, request_key
 from niah.config import Experiment, ModelSpec
 from niah.errors import ConfigError, ModelError, RunAborted, TransientModelError
 from niah.plan import Trial, plan, prefix_order
+from niah.prefetch import PromptFeed, wants_process
 from niah.pricing import cost, price_for
 from niah.progress import NullProgress, ProgressSink
 from niah.rows import ErrorInfo, NeedleResult, ResultRow, UsageInfo
@@ -79,6 +80,9 @@ class ModelRun:
     builder: Builder
     requests: TokenBucket | None = None
     tokens: TokenBucket | None = None
+    build_ahead: bool = False
+    """Build this model's prompts ahead in a child process (``run.build_prompts``)."""
+    longest_prompt: int = 0
     finished: int = 0
     errors: int = 0
     last_error: ErrorInfo | None = None
@@ -108,19 +112,24 @@ class Runner:
         limit = self.experiment.run.concurrency
         if mr.backend.max_concurrency is not None:
             limit = min(limit, mr.backend.max_concurrency)
-        queue = iter(pending)
-        await all_or_cancel([self._worker(mr, queue) for _ in range(min(limit, len(pending)))])
+        feed = PromptFeed(mr.builder, pending, mr.build_ahead,
+                          ahead_for(limit, mr.longest_prompt))
+        try:
+            await all_or_cancel([self._worker(mr, feed) for _ in range(min(limit, len(pending)))])
+        finally:
+            await feed.aclose()
 
-    async def _worker(self, mr: ModelRun, queue: Iterator[Trial]) -> None:
-        for trial in queue:  # shared iterator: each trial goes to exactly one worker
-            row = await self._trial(mr, trial)
+    async def _worker(self, mr: ModelRun, feed: PromptFeed) -> None:
+        # the feed hands each trial to exactly one worker, built just in time or just
+        # ahead, never all at once
+        while (item := await feed.next()) is not None:
+            row = await self._trial(mr, *item)
             self.store.append_soon(row)
             self.progress.advance(mr.spec.id, row)
             self._check_error_rate(mr, row)
 
-    async def _trial(self, mr: ModelRun, trial: Trial) -> ResultRow:
+    async def _trial(self, mr: ModelRun, trial: Trial, bp: BuiltPrompt) -> ResultRow:
         run = self.experiment.run
-        bp = mr.builder.build(trial)  # built just before sending, never all at once
         request = Request(
             messages=[Message.model_validate(m) for m in bp.messages],
             max_tokens=run.max_tokens, temperature=run.temperature,
@@ -245,10 +254,16 @@ def stored_trials(run_dir: Path) -> dict[str, set[str]]:
     return out
 
 
+def ahead_for(concurrency: int, longest_prompt: int) -> int:
+    """Prompts built ahead: enough to keep every slot fed, at most ~32 MB of text."""
+    by_memory = 8_000_000 // max(longest_prompt, 1)
+    return max(2, min(2 * concurrency, 64, by_memory))
+
+
 async def preflight(experiment: Experiment, mr: ModelRun, pending: Sequence[Trial]) -> None:
     """Size the backend for the largest prompt and refuse lengths its window cannot hold."""
     longest = max(pending, key=lambda t: t.context_length)
-    measured = mr.builder.build(longest).prompt_tokens
+    measured = mr.longest_prompt = mr.builder.build(longest).prompt_tokens
     max_tokens = experiment.run.max_tokens
     _check_window(mr, longest, measured, max_tokens)
     await mr.backend.prepare(measured + max(16, measured // 100), max_tokens)
@@ -293,7 +308,10 @@ async def run_async(
             mr.tokens = TokenBucket(run.tokens_per_minute) if run.tokens_per_minute else None
             pending = [t for t in trials if t.trial_id not in stored.get(spec.id, set())]
             if pending:
-                await preflight(experiment, mr, pending)
+                await preflight(experiment, mr, pending)  # also warms the builder
+            mr.build_ahead = builder_factory is None and wants_process(
+                run.build_prompts, mr.backend.remote, len(pending)
+            )
         facts = [{"id": m.spec.id, "backend": m.backend.describe(),
                   "tokenizer": m.builder.tokenizer.name} for m in models]
         with RunStore.open(run_dir, experiment, facts, fresh=fresh) as store:

@@ -113,21 +113,36 @@ def test_with_timeout_returns_or_times_out_and_cancels() -> None:
 
 
 def test_with_timeout_never_loses_a_cancel() -> None:
-    """asyncio.wait_for (before 3.12) returns an answer that arrived with the cancel."""
-    async def instant() -> str:
-        return "done"
-
-    async def caller() -> str:
-        return await with_timeout(instant(), 1.0)
+    """asyncio.wait_for (before 3.12) returns an answer that arrives with the cancel."""
 
     async def main() -> None:
-        task = asyncio.ensure_future(caller())
-        await asyncio.sleep(0)  # caller is now waiting; the inner call finishes next
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        async def wait_answer() -> str:
+            return await answer
+
+        task = asyncio.ensure_future(with_timeout(wait_answer(), 1.0))
+        await asyncio.sleep(0)  # the call is now waiting for its answer
+        answer.set_result("done")  # the answer and Ctrl-C arrive together
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(main())
+
+
+def test_with_timeout_leaves_the_caller_usable_after_a_timeout() -> None:
+    async def main() -> list[str]:
+        out = []
+        for delay in (10.0, 0.0, 10.0, 0.0):
+            try:
+                out.append(await with_timeout(asyncio.sleep(delay, "ok"), 0.01))
+            except asyncio.TimeoutError:
+                out.append("timeout")
+        await asyncio.sleep(0.02)  # no stray cancel is left to hit a later await
+        return out
+
+    assert asyncio.run(main()) == ["timeout", "ok", "timeout", "ok"]
 
 
 def test_all_or_cancel_stops_the_rest_on_the_first_failure() -> None:

@@ -139,6 +139,7 @@ def test_default_run_dir_is_results_name_timestamp(tmp_path: Path, rec: Recorder
 
 def test_resume_after_an_interruption_sends_nothing_twice(tmp_path: Path, rec: Recorder) -> None:
     exp = experiment(cache=False)
+    rec.delay = 0.001  # a real backend suspends while it waits for its answer
     out = tmp_path / "out"
 
     class StopAfter:
@@ -388,3 +389,60 @@ def test_rate_limits_meter_every_attempt(
     (row,) = rows_of(go(exp, tmp_path / "out"))
     size = float(row.prompt_tokens + 40)
     assert taken == [(30, 1.0), (90_000, size), (30, 1.0), (90_000, size)]  # two attempts
+
+
+def test_prompts_built_in_a_child_process_give_the_same_rows(tmp_path: Path) -> None:
+    from tests.fakes.openai_server import FakeOpenAIServer
+
+    rows = {}
+    with FakeOpenAIServer() as server:
+        for mode in ("process", "inline"):
+            exp = load_experiment({
+                "name": "process-test",
+                "model": {"id": "openai-compatible/fake", "base_url": server.base_url},
+                "tokenizer": "tiktoken:cl100k_base",
+                "needles": [{"text": "The special magic number is {value}.",
+                             "question": "What is the special magic number?"}],
+                "grid": {"context_lengths": [200, 400, 600],
+                         "depth_percents": {"min": 0, "max": 100, "num": 10}},
+                "run": {"concurrency": 4, "cache": False, "build_prompts": mode},
+            })
+            rows[mode] = rows_of(go(exp, tmp_path / mode))
+        assert server.stats["requests"] == 60
+    for mode in rows:
+        assert len(rows[mode]) == 30 and all(r.score == 1.0 for r in rows[mode])
+
+    def key(r: ResultRow) -> tuple[Any, ...]:
+        return (r.trial_id, r.prompt_sha256, r.prompt_tokens, r.response,
+                [(n.answer, n.token_offset) for n in r.needles])
+
+    assert sorted(map(key, rows["process"])) == sorted(map(key, rows["inline"]))
+
+
+def test_a_backend_that_never_suspends_still_hears_ctrl_c(tmp_path: Path, rec: Recorder) -> None:
+    exp = experiment(cache=False, depths=[i * 5.0 for i in range(21)])  # 42 trials
+
+    class CancelAt:
+        def __init__(self, task: asyncio.Task[Path]) -> None:
+            self.task = task
+
+        def start(self, model: str, total: int, done: int) -> None:
+            pass
+
+        def advance(self, model: str, row: ResultRow) -> None:
+            self.task.cancel()
+
+    async def main() -> None:
+        holder: list[CancelAt] = []
+
+        async def later() -> Path:
+            await asyncio.sleep(0)
+            return await run_async(exp, tmp_path / "out", progress=holder[0])
+
+        task = asyncio.ensure_future(later())
+        holder.append(CancelAt(task))
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    assert 1 <= len(rows_of(tmp_path / "out")) < 42

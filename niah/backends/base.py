@@ -65,6 +65,8 @@ class Backend(abc.ABC):
 
     max_concurrency: int | None = None
     """Upper bound the runner respects (1 for in-process models)."""
+    remote: bool = False
+    """The model runs elsewhere, so this machine's spare cores may build prompts."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec

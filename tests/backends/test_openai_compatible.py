@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -138,3 +139,18 @@ async def test_against_the_fake_server() -> None:
                 await OpenAICompatibleBackend(chat_spec, impatient).generate(REQUEST)
             assert slow.value.kind == "timeout"
         assert [r.path for r in srv.requests[:2]] == ["/v1/completions", "/v1/chat/completions"]
+
+
+async def test_one_client_per_request_in_flight_reused_and_closed() -> None:
+    with FakeOpenAIServer() as srv:
+        backend = OpenAICompatibleBackend(ModelSpec(id="openai-compatible/m",
+                                                    base_url=srv.base_url))
+        await asyncio.gather(*(backend.generate(REQUEST) for _ in range(4)))
+        clients = list(backend._idle)
+        assert len(clients) == 4  # four in flight: four keep-alive connections
+        for _ in range(3):
+            await backend.generate(REQUEST)
+        assert set(map(id, backend._idle)) == set(map(id, clients))  # reused, not new
+        assert len({id(c._transport._pool._ssl_context) for c in clients}) == 1  # type: ignore[attr-defined]
+        await backend.aclose()
+        assert all(c.is_closed for c in clients) and not backend._idle
