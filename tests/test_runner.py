@@ -397,16 +397,11 @@ def test_prompts_built_in_a_child_process_give_the_same_rows(tmp_path: Path) -> 
     rows = {}
     with FakeOpenAIServer() as server:
         for mode in ("process", "inline"):
-            exp = load_experiment({
-                "name": "process-test",
-                "model": {"id": "openai-compatible/fake", "base_url": server.base_url},
-                "tokenizer": "tiktoken:cl100k_base",
-                "needles": [{"text": "The special magic number is {value}.",
-                             "question": "What is the special magic number?"}],
-                "grid": {"context_lengths": [200, 400, 600],
-                         "depth_percents": {"min": 0, "max": 100, "num": 10}},
-                "run": {"concurrency": 4, "cache": False, "build_prompts": mode},
-            })
+            exp = experiment(
+                {"id": "openai-compatible/fake", "base_url": server.base_url},
+                lengths=[200, 400, 600], depths=[float(d) for d in range(0, 100, 10)],
+                concurrency=4, cache=False, build_prompts=mode,
+            )
             rows[mode] = rows_of(go(exp, tmp_path / mode))
         assert server.stats["requests"] == 60
     for mode in rows:
