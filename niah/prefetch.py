@@ -143,7 +143,7 @@ class PromptFeed:
 
     async def next(self) -> tuple[Trial, BuiltPrompt] | None:
         """The next trial and its prompt, or None when every trial was handed out."""
-        while self._ready:  # from the child
+        if self._ready:  # from the child, in order
             result = self._ready.popleft()
             self._next += 1
             self._allow()

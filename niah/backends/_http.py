@@ -203,6 +203,7 @@ class HTTPBackend(Backend):
         super().__init__(spec)
         self._client = client
         self._owns_client = client is None
+        self._owned: list[httpx.AsyncClient] = []
         self._idle: list[httpx.AsyncClient] = []
         self._ssl: ssl.SSLContext | None = None
         self._secrets: list[str] = []
@@ -244,13 +245,14 @@ class HTTPBackend(Backend):
             return self._idle.pop()
         if self._ssl is None:
             self._ssl = httpx.create_ssl_context()  # honours SSL_CERT_FILE, as httpx does
-        self._client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, verify=self._ssl)
-        return self._client
+        client = httpx.AsyncClient(timeout=DEFAULT_TIMEOUT, verify=self._ssl)
+        self._owned.append(client)
+        return client
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            idle, self._idle, self._client = self._idle, [], None
-            for client in idle:
+        if self._owns_client:  # every client made, also one still out with a request
+            owned, self._owned, self._idle = self._owned, [], []
+            for client in owned:
                 await client.aclose()
 
     def describe(self) -> dict[str, Any]:

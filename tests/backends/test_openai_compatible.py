@@ -126,7 +126,7 @@ async def test_against_the_fake_server() -> None:
         owned = OpenAICompatibleBackend(spec)  # creates and closes its own client
         assert (await owned.generate(REQUEST)).text == "The special magic number is 8."
         await owned.aclose()
-        assert owned._client is None
+        assert owned._client is None and not owned._owned  # every client it made is closed
         chat_spec = spec.model_copy(update={"options": {}})
         async with httpx.AsyncClient() as client, httpx.AsyncClient(timeout=0.2) as impatient:
             b = OpenAICompatibleBackend(chat_spec, client)
