@@ -89,7 +89,7 @@ def main() -> None:
     ap.add_argument("--cli", action="store_true", help="run `python -m niah run` instead")
     args = ap.parse_args()
 
-    from niah.store import load_rows
+    from niah.results import read_rows
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["NIAH_CACHE_DIR"] = str(Path(tmp) / "cache")  # cold, as on a fresh machine
@@ -98,7 +98,7 @@ def main() -> None:
             wall, load = cli(args, out), 0.0
         else:
             wall, load = in_process(args, out)
-        rows = load_rows(out)
+        rows = read_rows(out)
     errors = [r for r in rows if r.error is not None]
     raws = [r.extra.get("raw") or {} for r in rows]
     model = sum(float(raw.get("eval_s", 0.0)) for raw in raws)

@@ -182,15 +182,15 @@ class Prebuilt:
 
 def niah_run(experiment: Any, n: int, prebuilt: Prebuilt | None = None) -> tuple[float, float]:
     """Rates of the whole ``niah.runner.run`` call into a fresh directory."""
+    from niah.results import read_rows
     from niah.runner import run
-    from niah.store import load_rows
 
     factory = None if prebuilt is None else (lambda _e, _m: prebuilt)
     with tempfile.TemporaryDirectory() as out:
         clock = Clock()
         run_dir = run(experiment, Path(out) / "run", fresh=True, builder_factory=factory)
         rates = clock.rates(n)
-        rows = load_rows(run_dir)
+        rows = read_rows(run_dir)
     assert len(rows) == n and all(r.error is None and r.score == 1.0 for r in rows), rows[:1]
     return rates
 

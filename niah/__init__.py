@@ -9,20 +9,20 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from niah._version import __version__
 from niah.config import Experiment, load_experiment
 from niah.errors import NiahError
 from niah.plan import Trial, plan
 
-__version__ = "0.1.0"
-
 if TYPE_CHECKING:
     from niah.analysis import load_results, summarize
-    from niah.haystack.builder import BuiltPrompt, PromptBuilder, build
+    from niah.haystack.builder import PromptBuilder, build
+    from niah.prompt import BuiltPrompt
     from niah.report import plot_comparison, plot_heatmap, plot_multi_needle
     from niah.runner import run
 
 _LAZY = {
-    "BuiltPrompt": "niah.haystack.builder",
+    "BuiltPrompt": "niah.prompt",
     "PromptBuilder": "niah.haystack.builder",
     "build": "niah.haystack.builder",
     "load_results": "niah.analysis",

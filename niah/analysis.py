@@ -1,13 +1,11 @@
 """Results files -> one pandas DataFrame -> grids and summaries.
 
-Only reads ``results.jsonl`` files, so every number in a report can be recomputed
-without a model. A run interrupted mid-write may leave a torn last line: it is
-skipped with a ``ResultsWarning`` instead of failing the whole report.
+Only reads ``results.jsonl`` files (through ``niah.results``, the one reader), so every
+number in a report can be recomputed without a model.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import warnings
 from collections.abc import Mapping
@@ -15,82 +13,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
-from pydantic import ValidationError
 
 from niah.errors import UserError
-from niah.rows import ResultRow
-
-RESULTS_FILE = "results.jsonl"
-MANIFEST_FILE = "manifest.json"
+from niah.results import ResultRow, read_rows, results_file
 
 GridValue = Literal["score", "errors", "trials"]
 
 
 class ResultsWarning(UserWarning):
-    """Some lines of a results file could not be read and were skipped."""
-
-
-def results_file(run_dir: str | Path) -> Path:
-    """The ``results.jsonl`` of a run directory (a path to the file itself is accepted)."""
-    path = Path(run_dir)
-    if path.is_file():
-        return path
-    if not path.exists():
-        raise UserError(f"{path}: no such run directory")
-    target = path / RESULTS_FILE
-    if not target.is_file():
-        raise UserError(f"{path}: no {RESULTS_FILE} (not a niah run directory)")
-    return target
-
-
-def read_manifest(run_dir: str | Path) -> dict[str, Any] | None:
-    """The run's ``manifest.json`` as a dict, or None when absent or unreadable."""
-    path = Path(run_dir)
-    path = path.parent if path.is_file() else path
-    try:
-        data = json.loads((path / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def read_rows(path: Path) -> list[ResultRow]:
-    """Every valid row of one results file, warning about the lines that are not."""
-    raw_lines = path.read_bytes().split(b"\n")
-    numbered = [(i + 1, line) for i, line in enumerate(raw_lines) if line.strip()]
-    rows: list[ResultRow] = []
-    bad: list[str] = []
-    for position, (number, line) in enumerate(numbered):
-        try:
-            rows.append(ResultRow.model_validate(json.loads(line.decode("utf-8"))))
-        except (ValueError, ValidationError) as exc:
-            reason = _reason(exc)
-            if position == len(numbered) - 1:
-                warnings.warn(
-                    f"{path} line {number}: incomplete or invalid last line skipped "
-                    f"(an interrupted write?): {reason}",
-                    ResultsWarning,
-                    stacklevel=3,
-                )
-            else:
-                bad.append(f"line {number}: {reason}")
-    if bad:
-        warnings.warn(
-            f"{path}: skipped {len(bad)} invalid line(s); first {bad[0]}",
-            ResultsWarning,
-            stacklevel=3,
-        )
-    return rows
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        where = ".".join(str(x) for x in err["loc"]) or "row"
-        return f"{where}: {err['msg']}"
-    if isinstance(exc, UnicodeDecodeError):
-        return "not UTF-8"
-    return "not valid JSON"
+    """Something in the results deserves a word (e.g. a trial stored twice)."""
 
 
 def _flatten(row: ResultRow, run_dir: str) -> dict[str, Any]:
@@ -104,8 +35,8 @@ def _flatten(row: ResultRow, run_dir: str) -> dict[str, Any]:
         "context_tokens": row.context_tokens,
         "prompt_tokens": row.prompt_tokens,
         "prompt_tokens_reported": row.prompt_tokens_reported,
-        "depth_percent": row.depth_percent,
-        "actual_depth_percent": row.actual_depth_percent,
+        "requested_depth": row.requested_depth,
+        "actual_depth": row.actual_depth,
         "repeat": row.repeat,
         "n_needles": sum(1 for n in row.needles if not n.distractor),
         "needles_found": sum(1 for n in row.needles if n.found and not n.distractor),
@@ -136,7 +67,7 @@ def _flatten(row: ResultRow, run_dir: str) -> dict[str, Any]:
 
 COLUMNS = (
     "run_dir", "experiment", "model", "trial_id", "context_length", "context_tokens",
-    "prompt_tokens", "prompt_tokens_reported", "depth_percent", "actual_depth_percent",
+    "prompt_tokens", "prompt_tokens_reported", "requested_depth", "actual_depth",
     "repeat", "n_needles", "needles_found", "distractors_repeated", "needles", "response",
     "score", "error",
     "error_kind", "error_message", "error_status", "latency_s", "usage_prompt_tokens",
@@ -146,7 +77,7 @@ COLUMNS = (
 )
 """Column order of ``load_results`` (``series`` is the label a model is drawn under)."""
 
-_FLOAT_COLUMNS = ("depth_percent", "actual_depth_percent", "score", "latency_s", "cost_usd")
+_FLOAT_COLUMNS = ("requested_depth", "actual_depth", "score", "latency_s", "cost_usd")
 
 
 def rows_frame(rows: list[ResultRow], run_dir: str = "") -> pd.DataFrame:
@@ -232,7 +163,7 @@ def grid(
     lengths: list[int] | None = None,
     depths: list[float] | None = None,
 ) -> pd.DataFrame:
-    """One model's grid: index ``depth_percent`` (ascending), columns ``context_length``.
+    """One model's grid: index ``requested_depth`` (ascending), columns ``context_length``.
 
     ``value="score"``: mean score of the trials that got an answer (NaN where none did);
     ``"errors"``: trials that failed with an API error; ``"trials"``: all trials.
@@ -240,8 +171,8 @@ def grid(
     """
     _, sub = select(df, model)
     lengths = sorted(set(sub["context_length"])) if lengths is None else lengths
-    depths = sorted(set(sub["depth_percent"])) if depths is None else depths
-    keys = ["depth_percent", "context_length"]
+    depths = sorted(set(sub["requested_depth"])) if depths is None else depths
+    keys = ["requested_depth", "context_length"]
     if value == "score":
         cells = sub[_is_scored(sub)].groupby(keys)["score"].mean()
     elif value == "errors":
@@ -253,13 +184,13 @@ def grid(
     table = cells.unstack("context_length") if len(cells) else pd.DataFrame()
     table = table.reindex(index=depths, columns=lengths)
     table = table.astype(float) if value == "score" else table.fillna(0).astype(int)
-    table.index.name = "depth_percent"
+    table.index.name = "requested_depth"
     table.columns.name = "context_length"
     return table
 
 
 def recall_by(df: pd.DataFrame, model: str | None, by: str) -> pd.Series:
-    """Mean score of answered trials by ``context_length`` or ``depth_percent``."""
+    """Mean score of answered trials by ``context_length`` or ``requested_depth``."""
     _, sub = select(df, model)
     values = sorted(set(sub[by]))
     scored = sub[_is_scored(sub)]
@@ -308,7 +239,7 @@ def summarize(df: pd.DataFrame, threshold: float = 0.85) -> pd.DataFrame:
         scored = sub[_is_scored(sub)]
         errors = int(_is_error(sub).sum())
         by_length = recall_by(df, label, "context_length")
-        by_depth = recall_by(df, label, "depth_percent")
+        by_depth = recall_by(df, label, "requested_depth")
         length_map = {int(k): float(v) for k, v in by_length.items()}
         records.append(
             {

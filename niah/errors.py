@@ -8,7 +8,8 @@ Only the CLI turns these into exit codes (2 for ``UserError``, 1 for the rest).
     │   ├── HaystackError         a haystack source cannot be read or is too small
     │   ├── TokenizerError        a tokenizer cannot be loaded
     │   ├── MissingDependency     an optional package is missing (says which pip install)
-    │   └── LockedError           a results directory is in use by another run
+    │   ├── LockedError           a results directory is in use by another run
+    │   └── ResultsError          a results file or manifest is damaged (names file and line)
     ├── ModelError                a backend call failed
     │   ├── TransientModelError   worth retrying: 429, 5xx, timeouts, dropped connections
     │   └── PermanentModelError   retrying cannot help: 400, 401, 403, 404, too long, filtered
@@ -55,6 +56,10 @@ class MissingDependency(UserError):
 
 class LockedError(UserError):
     """Another live run holds the lock of a results directory."""
+
+
+class ResultsError(UserError):
+    """A stored results file or manifest cannot be read as one (names the file and line)."""
 
 
 class ModelError(NiahError):

@@ -24,11 +24,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from niah import __version__
-from niah.analysis import MANIFEST_FILE, RESULTS_FILE
+from niah._version import __version__
 from niah.atomic import write_text
 from niah.errors import UserError
-from niah.rows import ErrorInfo, NeedleResult, ResultRow
+from niah.results import (
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    ErrorInfo,
+    Manifest,
+    NeedleResult,
+    ResultRow,
+    manifest_text,
+    rows_text,
+)
 
 GKAMRADT_SCORE_SCALE = 10.0
 """Their evaluator scores 1..10; niah scores are 0..1."""
@@ -129,7 +137,7 @@ def _needles(rec: GkamradtRecord) -> list[NeedleResult]:
         depths = [rec.depth_percent + k * step for k in range(len(texts))]
     return [
         NeedleResult(
-            text=t.strip(), answer=t.strip(), depth_percent=d,
+            text=t.strip(), answer=t.strip(), actual_depth=d,
             token_offset=round(d / 100.0 * rec.context_length), found=None,
         )
         for t, d in zip(texts, depths, strict=True)
@@ -175,8 +183,8 @@ def gkamradt_rows(
                     context_length=length,
                     context_tokens=length,
                     prompt_tokens=length,
-                    depth_percent=depth,
-                    actual_depth_percent=depth,
+                    requested_depth=depth,
+                    actual_depth=depth,
                     repeat=repeat,
                     needles=_needles(rec),
                     response=rec.model_response,
@@ -216,12 +224,12 @@ def import_gkamradt(
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"{out}: cannot create the directory ({exc.strerror})") from None
-    manifest = {
-        "niah_version": __version__,
-        "experiment": {"name": experiment, "description": f"imported from {SOURCE} results"},
-        "imported_from": {"format": "gkamradt", "path": str(path), "records": len(rows)},
-        "created_at": datetime.now(timezone.utc).isoformat(),
-    }
-    write_text(out / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
-    write_text(target, "".join(row.model_dump_json() + "\n" for row in rows))
+    manifest = Manifest(
+        niah_version=__version__, experiment=experiment,
+        started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        config={"name": experiment, "description": f"imported from {SOURCE} results"},
+        imported_from={"format": "gkamradt", "path": str(path), "records": len(rows)},
+    )
+    write_text(out / MANIFEST_FILE, manifest_text(manifest))
+    write_text(target, rows_text(rows))
     return target, len(rows)

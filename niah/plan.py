@@ -15,7 +15,7 @@ class Trial:
 
     trial_id: str
     context_length: int
-    depth_percent: float
+    requested_depth: float
     repeat: int
     seed: int
     """Seeds the needle values of this trial."""
@@ -71,7 +71,7 @@ def plan(experiment: Experiment) -> list[Trial]:
                     Trial(
                         trial_id=trial_id,
                         context_length=length,
-                        depth_percent=depth,
+                        requested_depth=depth,
                         repeat=repeat,
                         seed=seed,
                         needle_depths=needle_depths(experiment, depth),

@@ -37,8 +37,7 @@ from niah.errors import HaystackError
 from niah.plan import Trial
 
 if TYPE_CHECKING:
-    from niah.haystack.builder import BuiltPrompt
-    from niah.runner import Builder
+    from niah.prompt import Builder, BuiltPrompt
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ from niah.config import Experiment, ModelSpec, Price
 from niah.plan import Trial
 
 if TYPE_CHECKING:
-    from niah.haystack.builder import BuiltPrompt
+    from niah.prompt import BuiltPrompt
 
 FREE_PROVIDERS = ("llamacpp", "scripted")
 

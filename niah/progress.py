@@ -12,7 +12,6 @@ from typing import Protocol
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
     TextColumn,
@@ -20,21 +19,24 @@ from rich.progress import (
 )
 from rich.table import Column
 
-from niah.rows import ResultRow
+from niah.results import ResultRow
 
 
 class ProgressSink(Protocol):
     """What the runner tells about a run as it goes."""
 
-    def start(self, model: str, total: int, done: int) -> None:
-        """``model`` has ``total`` trials, ``done`` of them stored by an earlier session."""
+    def start(self, model: str, total: int, done: int, *, work_total: int = 0,
+              work_done: int = 0) -> None:
+        """``model`` has ``total`` trials, ``done`` of them stored by an earlier session;
+        ``work_*`` weigh them (context tokens), since a 128K trial costs 100x a 1K one."""
 
     def advance(self, model: str, row: ResultRow) -> None:
         """One trial of ``model`` finished (scored, failed or from the cache)."""
 
 
 class NullProgress:
-    def start(self, model: str, total: int, done: int) -> None:
+    def start(self, model: str, total: int, done: int, *, work_total: int = 0,
+              work_done: int = 0) -> None:
         pass
 
     def advance(self, model: str, row: ResultRow) -> None:
@@ -63,6 +65,9 @@ class _Tally:
         self.tokens = 0
         self.cost: float | None = 0.0
         self.cached = 0
+        self.total = 0
+        self.done = 0
+        self.weighted = True
 
 
 class RichProgress:
@@ -78,7 +83,7 @@ class RichProgress:
             TextColumn("{task.description}", markup=False,  # a model id is not markup
                        table_column=Column(overflow="ellipsis", no_wrap=True, ratio=1)),
             BarColumn(bar_width=20),
-            MofNCompleteColumn(table_column=fixed),
+            TextColumn("{task.fields[trials]}", table_column=fixed),
             TextColumn("{task.fields[errors]} err", table_column=fixed),
             TextColumn("{task.fields[tokens]} tok", table_column=fixed),
             TextColumn("{task.fields[cost]}", table_column=fixed),
@@ -99,12 +104,17 @@ class RichProgress:
         if self._tasks:
             self._bar.stop()
 
-    def start(self, model: str, total: int, done: int) -> None:
+    def start(self, model: str, total: int, done: int, *, work_total: int = 0,
+              work_done: int = 0) -> None:
+        """The bar (and so its ETA) advances by context tokens, not trials: trials of
+        one grid differ 100x in cost, so counting them made the ETA jump."""
         if not self._tasks:
             self._bar.start()
-        self._tallies[model] = _Tally()
+        tally = self._tallies[model] = _Tally()
+        tally.total, tally.done, tally.weighted = total, done, work_total > 0
         self._tasks[model] = self._bar.add_task(
-            model, total=total, completed=done, errors=0, tokens="0", cost=money(0.0)
+            model, total=work_total or total, completed=work_done if work_total else done,
+            errors=0, tokens="0", cost=money(0.0), trials=f"{done}/{total}",
         )
 
     def advance(self, model: str, row: ResultRow) -> None:
@@ -119,7 +129,9 @@ class RichProgress:
                     None if tally.cost is None or row.cost_usd is None
                     else tally.cost + row.cost_usd
                 )
+        tally.done += 1
         self._bar.update(
-            self._tasks[model], advance=1, errors=tally.errors,
+            self._tasks[model], advance=row.context_length if tally.weighted else 1,
+            trials=f"{tally.done}/{tally.total}", errors=tally.errors,
             tokens=human_tokens(tally.tokens), cost=money(tally.cost),
         )

@@ -1,11 +1,13 @@
 """The async runner: every trial of every model, sent once, stored durably.
 
-Around ``Backend.generate`` and nowhere else live: bounded concurrency per model,
-rate limits, retries (exponential backoff with full jitter, honouring
-``retry_after``), the per-request timeout, the response cache, timing, scoring and
-cost. A failed trial becomes an error row and the run goes on, unless a model's
-error rate passes ``run.max_error_rate`` (then ``RunAborted``). Trials already in
-``results.jsonl`` are skipped, so an interrupted run resumes where it stopped.
+The runner only schedules. Around ``Backend.generate`` and nowhere else live:
+bounded concurrency per model, rate limits, retries (exponential backoff with full
+jitter, honouring ``retry_after``), the per-request timeout, the response cache and
+timing. What a request is and what its answer becomes are plain functions in
+``niah.exchange``. A failed trial becomes an error row and the run goes on; a model
+stops early when its error rate passes ``run.max_error_rate`` or its endpoint cannot
+be reached at all, and one model's failure never stops the others. Trials already
+in ``results.jsonl`` are skipped, so an interrupted run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -16,37 +18,33 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
-from niah import __version__
 from niah.aio import TokenBucket, all_or_cancel, with_timeout
-from niah.backends.base import Backend, Completion, Message, Request
+from niah.backends.base import Backend, Completion, Request
 from niah.backends.registry import create_backend
 from niah.cache import ResponseCache, request_key
 from niah.config import Experiment, ModelSpec
-from niah.errors import ConfigError, ModelError, RunAborted, TransientModelError
+from niah.errors import (
+    ModelError,
+    NiahError,
+    RunAborted,
+    StoreError,
+    TransientModelError,
+)
+from niah.exchange import check_window, make_request, make_row
 from niah.plan import Trial, plan, prefix_order
 from niah.prefetch import PromptFeed, wants_process
-from niah.pricing import cost, price_for
 from niah.progress import NullProgress, ProgressSink
-from niah.rows import ErrorInfo, NeedleResult, ResultRow, UsageInfo
-from niah.scoring import check_spec, score
-from niah.store import RESULTS_FILE, RESULTS_ROOT, RunStore, load_rows, resolve_run_dir, utc_now
-from niah.tokenizers import Tokenizer
-
-if TYPE_CHECKING:
-    from niah.haystack.builder import BuiltPrompt
+from niah.prompt import Builder, BuiltPrompt
+from niah.results import ANSWER_ERRORS, RESULTS_FILE, ErrorInfo, ResultRow, read_rows
+from niah.scoring import check_spec
+from niah.store import RESULTS_ROOT, RunStore, resolve_run_dir
 
 SleepFn = Callable[[float], Awaitable[None]]
 BACKOFF_BASE_S = 1.0
 BACKOFF_CAP_S = 60.0
 RETRY_AFTER_CAP_S = 600.0
-
-
-class Builder(Protocol):
-    tokenizer: Tokenizer
-
-    def build(self, trial: Trial) -> BuiltPrompt: ...
 
 
 BuilderFactory = Callable[[Experiment, ModelSpec], Builder]
@@ -71,9 +69,14 @@ def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -
     return rng.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
 
 
+CONNECT_ATTEMPTS = 3
+"""Attempts before a model whose endpoint was never reached is given up (seconds, not
+the minutes a full retry budget would take against a server that is not there)."""
+
+
 @dataclass
 class ModelRun:
-    """One model's share of a run, and its tallies for ``max_error_rate``."""
+    """One model's share of a run, and its tallies."""
 
     spec: ModelSpec
     backend: Backend
@@ -85,7 +88,21 @@ class ModelRun:
     longest_prompt: int = 0
     finished: int = 0
     errors: int = 0
+    """Rows with an API error (answer errors, truncated or empty, are not API errors)."""
+    answered: bool = False
+    """Some request reached the server (a connect failure after that is transient)."""
     last_error: ErrorInfo | None = None
+    failure: str | None = None
+    """Why this model stopped early, when it did."""
+
+
+class RunFailed(RunAborted):
+    """Some model of a run failed; its finished rows (and every other model's) are kept."""
+
+    def __init__(self, run_dir: Path, failures: dict[str, str]) -> None:
+        self.run_dir = run_dir
+        self.failures = failures
+        super().__init__("; ".join(failures.values()))
 
 
 class Runner:
@@ -103,12 +120,28 @@ class Runner:
         self.rng = random.Random()
 
     async def run(self, trials: Sequence[Trial], models: Sequence[ModelRun]) -> None:
-        await all_or_cancel([self._run_model(m, trials) for m in models])
+        """Every model's trials; a model that fails is recorded and the others go on."""
+        await all_or_cancel([self._isolated(m, trials) for m in models])
+
+    async def _isolated(self, mr: ModelRun, trials: Sequence[Trial]) -> None:
+        try:
+            await self._run_model(mr, trials)
+        except (StoreError, asyncio.CancelledError):
+            raise  # the disk or Ctrl-C: every model stops
+        except RunAborted as exc:
+            mr.failure = str(exc)
+        except NiahError as exc:
+            mr.failure = f"{mr.spec.id}: {exc}"
+        except Exception as exc:  # a backend plugin, builder or scorer bug
+            mr.failure = f"{mr.spec.id}: {type(exc).__name__}: {exc}"
 
     async def _run_model(self, mr: ModelRun, trials: Sequence[Trial]) -> None:
         done = self.store.done(mr.spec.id)
         pending = [t for t in trials if t.trial_id not in done]
-        self.progress.start(mr.spec.id, len(trials), len(trials) - len(pending))
+        self.progress.start(mr.spec.id, len(trials), len(trials) - len(pending),
+                            work_total=sum(t.context_length for t in trials),
+                            work_done=sum(t.context_length for t in trials
+                                          if t.trial_id in done))
         limit = self.experiment.run.concurrency
         if mr.backend.max_concurrency is not None:
             limit = min(limit, mr.backend.max_concurrency)
@@ -129,12 +162,7 @@ class Runner:
             self._check_error_rate(mr, row)
 
     async def _trial(self, mr: ModelRun, trial: Trial, bp: BuiltPrompt) -> ResultRow:
-        run = self.experiment.run
-        request = Request(
-            messages=[Message.model_validate(m) for m in bp.messages],
-            max_tokens=run.max_tokens, temperature=run.temperature,
-            seed=self.experiment.seed, prompt_tokens=bp.prompt_tokens,
-        )
+        request = make_request(self.experiment, bp)
         key = request_key(mr.spec, request) if self.cache is not None else ""
         completion = self.cache.get(key) if self.cache is not None else None
         cached, attempts, error = completion is not None, 0, None
@@ -142,7 +170,8 @@ class Runner:
             completion, error, attempts = await self._send(mr, request)
             if completion is not None and self.cache is not None:
                 self.cache.put(key, mr.spec.id, completion)
-        return self._row(mr, trial, bp, completion, error, attempts, cached)
+        return make_row(self.experiment, mr.spec, mr.builder.tokenizer, trial, bp, completion,
+                        error, attempts, cached)
 
     async def _send(
         self, mr: ModelRun, request: Request
@@ -167,64 +196,26 @@ class Runner:
             except TransientModelError as exc:
                 failure = exc
             except ModelError as exc:  # permanent, or a kind we cannot know is retryable
+                mr.answered = True
                 return None, _error_info(exc), attempt
             else:
+                mr.answered = True
                 if completion.latency_s is None:
                     completion.latency_s = time.perf_counter() - started
                 return completion, None, attempt
+            if failure.kind != "connect":
+                mr.answered = True
+            elif not mr.answered and attempt >= CONNECT_ATTEMPTS:
+                raise RunAborted(f"{mr.spec.id}: cannot reach the endpoint after {attempt} "
+                                 f"attempts: {failure}")
             if attempt > run.max_retries:
                 return None, _error_info(failure), attempt
             await self.sleep(backoff_delay(attempt, failure.retry_after, self.rng))
 
-    def _row(
-        self, mr: ModelRun, trial: Trial, bp: BuiltPrompt, completion: Completion | None,
-        error: ErrorInfo | None, attempts: int, cached: bool,
-    ) -> ResultRow:
-        hits: list[bool | None] = [None] * len(bp.needles)
-        row_score: float | None = None
-        usage = UsageInfo()
-        row_cost: float | None = None
-        extra: dict[str, Any] = {"question": bp.question}
-        if completion is not None:
-            row_score, found = score(bp.needles, completion.text, self.experiment.scoring)
-            hits = list(found)
-            usage = UsageInfo(**completion.usage.model_dump())
-            prompt = usage.prompt_tokens if usage.prompt_tokens is not None else bp.prompt_tokens
-            output = usage.completion_tokens
-            if output is None:
-                output = mr.builder.tokenizer.count(completion.text)
-            price = price_for(mr.spec, self.experiment.pricing, prompt)
-            row_cost = cost(price, prompt, output, usage.cached_tokens or 0)
-            if completion.provider_id:
-                extra["provider_id"] = completion.provider_id
-            if completion.raw:
-                extra["raw"] = completion.raw
-        return ResultRow(
-            trial_id=trial.trial_id, experiment=self.experiment.name, model=mr.spec.id,
-            context_length=trial.context_length, context_tokens=bp.context_tokens,
-            prompt_tokens=bp.prompt_tokens, prompt_tokens_reported=usage.prompt_tokens,
-            depth_percent=trial.depth_percent, actual_depth_percent=bp.actual_depth_percent,
-            repeat=trial.repeat,
-            needles=[
-                NeedleResult(text=n.text, answer=n.answer, key=n.key, token_offset=n.token_offset,
-                             depth_percent=n.depth_percent, found=hit,
-                             distractor=n.distractor)
-                for n, hit in zip(bp.needles, hits, strict=True)
-            ],
-            response=completion.text if completion is not None else None,
-            score=row_score, error=error,
-            latency_s=completion.latency_s if completion is not None else None,
-            usage=usage, cost_usd=row_cost,
-            finish_reason=completion.finish_reason if completion is not None else None,
-            attempts=attempts, cached=cached, seed=trial.seed,
-            prompt_sha256=bp.prompt_sha256, niah_version=__version__,
-            timestamp=utc_now().isoformat(timespec="milliseconds"), extra=extra,
-        )
-
     def _check_error_rate(self, mr: ModelRun, row: ResultRow) -> None:
         run = self.experiment.run
         mr.finished += 1
-        if row.error is not None:
+        if row.error is not None and row.score is None and is_api_error(row.error):
             mr.errors += 1
             mr.last_error = row.error
         if mr.finished < run.min_trials_before_abort or not mr.errors:
@@ -239,6 +230,10 @@ class Runner:
             )
 
 
+def is_api_error(error: ErrorInfo) -> bool:
+    return error.kind not in ANSWER_ERRORS
+
+
 def _error_info(exc: ModelError) -> ErrorInfo:
     return ErrorInfo(kind=exc.kind, message=str(exc), status=exc.status)
 
@@ -249,7 +244,7 @@ def stored_trials(run_dir: Path) -> dict[str, set[str]]:
     if not (run_dir / RESULTS_FILE).is_file():
         return {}
     out: dict[str, set[str]] = {}
-    for row in load_rows(run_dir):
+    for row in read_rows(run_dir):
         out.setdefault(row.model, set()).add(row.trial_id)
     return out
 
@@ -265,19 +260,22 @@ async def preflight(experiment: Experiment, mr: ModelRun, pending: Sequence[Tria
     longest = max(pending, key=lambda t: t.context_length)
     measured = mr.longest_prompt = mr.builder.build(longest).prompt_tokens
     max_tokens = experiment.run.max_tokens
-    _check_window(mr, longest, measured, max_tokens)
+    check_window(mr.spec, mr.backend.context_window(), longest.context_length, measured,
+                 max_tokens)
     await mr.backend.prepare(measured + max(16, measured // 100), max_tokens)
-    _check_window(mr, longest, measured, max_tokens)
+    check_window(mr.spec, mr.backend.context_window(), longest.context_length, measured,
+                 max_tokens)
 
 
-def _check_window(mr: ModelRun, longest: Trial, prompt_tokens: int, max_tokens: int) -> None:
-    window = mr.backend.context_window()
-    if window is not None and prompt_tokens + max_tokens > window:
-        raise ConfigError(
-            "grid.context_lengths",
-            f"{longest.context_length} does not fit {mr.spec.id}: its prompt is {prompt_tokens} "
-            f"tokens + run.max_tokens {max_tokens} > the context window of {window}",
-        )
+def _failures(models: Sequence[ModelRun], store: RunStore) -> dict[str, str]:
+    """Models that stopped early, or whose every stored trial failed."""
+    out = {m.spec.id: m.failure for m in models if m.failure}
+    for m in models:
+        if m.spec.id not in out and store.count(m.spec.id) and not store.scored(m.spec.id):
+            last = m.last_error
+            why = f"; last error: {last.kind}: {last.message}" if last else ""
+            out[m.spec.id] = f"{m.spec.id}: every trial failed{why}"
+    return out
 
 
 async def run_async(
@@ -289,8 +287,10 @@ async def run_async(
     """Run ``experiment`` into a run directory (resumed when it holds rows); its path.
 
     Raises ``ConfigError`` before writing anything when a length cannot fit a model,
-    ``LockedError`` when another run holds the directory, ``RunAborted`` when a model
-    fails too often. Cancelling (Ctrl-C) keeps every finished row and frees the lock.
+    ``LockedError`` when another run holds the directory. A model that fails (error
+    rate, unreachable endpoint, every trial failed, a plugin's exception) does not stop
+    the others: once all are done and stored, ``RunFailed`` names each failed model.
+    Cancelling (Ctrl-C) keeps every finished row and frees the lock.
     """
     check_spec(experiment.scoring)
     trials = prefix_order(plan(experiment))
@@ -318,6 +318,8 @@ async def run_async(
             cache = ResponseCache(cache_dir) if run.cache else None
             try:
                 await Runner(experiment, store, cache, progress, sleep).run(trials, models)
+                await store.drain()
+                failures = _failures(models, store)
             finally:
                 try:
                     await store.drain()  # every finished row reaches the disk, even on Ctrl-C
@@ -327,6 +329,8 @@ async def run_async(
     finally:
         for mr in models:
             await mr.backend.aclose()
+    if failures:
+        raise RunFailed(run_dir, failures)
     return run_dir
 
 

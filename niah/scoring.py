@@ -16,10 +16,12 @@ import functools
 import re
 import unicodedata
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from niah.config import ScoringSpec
 from niah.errors import ConfigError
+from niah.results import ErrorInfo, ResultRow
 
 _GROUPED_NUMBER = re.compile(r"(?<![\d.,])\d{1,3}(?:[,.\u00a0\u2009\u202f '_]\d{3})+(?![\d])")
 """Thousands written with separators: 7,392,841 / 7 392 841 / 7.392.841 / 7'392'841."""
@@ -55,21 +57,33 @@ def _variants(text: str) -> set[str]:
     return {_words(_join_groups(text)), _words(text)}
 
 
-def contains(answer: str, response: str) -> bool:
+class Response:
+    """A response normalised once, so checking n needles costs n lookups, not n
+    normalisations (1,000 needles score in milliseconds)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.variants = {v for v in _variants(text)}
+        self.padded = [f" {r} " for r in self.variants]
+
+
+def _as_response(response: str | Response) -> Response:
+    return response if isinstance(response, Response) else Response(response)
+
+
+def contains(answer: str, response: str | Response) -> bool:
     """True when the normalised answer appears in the response as whole words."""
     answers = {a for a in _variants(answer) if a}
-    if not answers:
-        return False
-    padded = [f" {r} " for r in _variants(response)]
+    padded = _as_response(response).padded
     return any(f" {a} " in r for a in answers for r in padded)
 
 
-def exact(answer: str, response: str) -> bool:
+def exact(answer: str, response: str | Response) -> bool:
     """True when the whole normalised response is the answer."""
-    return bool(_variants(answer) & _variants(response) - {""})
+    return bool(_variants(answer) & _as_response(response).variants - {""})
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)
 def _compiled(pattern: str, answer: str) -> re.Pattern[str]:
     try:
         return re.compile(pattern.replace("{answer}", re.escape(answer)))
@@ -91,7 +105,7 @@ def check_spec(spec: ScoringSpec) -> None:
     _compiled(spec.pattern, "0")
 
 
-def found(answer: str, response: str, spec: ScoringSpec) -> bool:
+def found(answer: str, response: str | Response, spec: ScoringSpec) -> bool:
     """Whether one needle's answer is in the response, by ``spec.kind``."""
     if spec.kind == "contains":
         return contains(answer, response)
@@ -99,7 +113,8 @@ def found(answer: str, response: str, spec: ScoringSpec) -> bool:
         return exact(answer, response)
     check_spec(spec)
     assert spec.pattern is not None
-    return regex(answer, response, spec.pattern)
+    text = response.text if isinstance(response, Response) else response
+    return regex(answer, text, spec.pattern)
 
 
 def score(
@@ -108,8 +123,60 @@ def score(
     """Fraction of asked-for needles found, and which needles were (in needle order).
 
     Distractors get a hit flag too (the model repeated a value it was not asked for)
-    but do not count towards the score.
+    but do not count towards the score. The response is normalised once.
     """
-    hits = [found(n.answer, response, spec) for n in needles]
+    normalised = Response(response)
+    hits = [found(n.answer, normalised, spec) for n in needles]
     asked = [h for n, h in zip(needles, hits, strict=True) if not getattr(n, "distractor", False)]
     return (sum(asked) / len(asked) if asked else 0.0), hits
+
+
+TRUNCATED_REASONS = frozenset({"length", "max_tokens", "max_output_tokens", "MAX_TOKENS"})
+"""Finish reasons that mean the output hit the token limit: OpenAI and llama.cpp
+(``length``), Anthropic (``max_tokens``), OpenAI Responses (``max_output_tokens``),
+Gemini (``MAX_TOKENS``)."""
+
+
+def is_truncated(finish_reason: str | None) -> bool:
+    return finish_reason in TRUNCATED_REASONS
+
+
+@dataclass(frozen=True)
+class Grade:
+    """A response judged: a score, per-needle hits, or an answer error (no score)."""
+
+    score: float | None
+    hits: list[bool | None]
+    error: ErrorInfo | None = None
+
+
+def grade(
+    needles: Sequence[HasAnswer], response: str, finish_reason: str | None, spec: ScoringSpec
+) -> Grade:
+    """Score a reply, telling a miss from a reply that holds no answer.
+
+    An empty reply, or one cut by the token limit that lacks an asked-for answer, is
+    an error row (``empty`` / ``truncated``), never a miss: the model was not heard.
+    A cut reply that holds every answer scores as found.
+    """
+    reason = finish_reason or "unknown"
+    if not response.strip():
+        return Grade(None, [None] * len(needles), ErrorInfo(
+            kind="empty", message=f"the reply is empty (finish_reason {reason})"))
+    value, hits = score(needles, response, spec)
+    if is_truncated(finish_reason) and value < 1.0:
+        return Grade(None, list(hits), ErrorInfo(
+            kind="truncated",
+            message=f"the reply hit the output limit ({reason}) before the answer; "
+            "raise run.max_tokens (thinking models need room for their reasoning)"))
+    return Grade(value, list(hits))
+
+
+def score_row(row: ResultRow, response: str, finish_reason: str | None,
+              spec: ScoringSpec) -> ResultRow:
+    """``row`` with its score, hits and answer error recomputed (``niah rescore``)."""
+    result = grade(row.needles, response, finish_reason, spec)
+    needles = [n.model_copy(update={"found": hit})
+               for n, hit in zip(row.needles, result.hits, strict=True)]
+    return row.model_copy(update={"score": result.score, "needles": needles,
+                                  "error": result.error})

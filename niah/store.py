@@ -25,41 +25,38 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
-from niah import __version__
+from niah._version import __version__
 from niah.atomic import write_text
 from niah.config import Experiment
 from niah.errors import LockedError, StoreError, UserError
 from niah.plan import experiment_fingerprint
-from niah.rows import SCHEMA_VERSION, ResultRow
+from niah.results import (
+    MANIFEST_FILE,
+    RESULTS_FILE,
+    Manifest,
+    ResultRow,
+    manifest_text,
+    parse_rows,
+    read_manifest,
+    row_line,
+)
 from niah.tokenizers import warnings_said
 
 log = logging.getLogger("niah")
-RESULTS_FILE = "results.jsonl"
-MANIFEST_FILE = "manifest.json"
 LOCK_FILE = ".lock"
 RESULTS_ROOT = Path("results")
 _YOUNG_LOCK_S = 5.0
 """An unreadable lock younger than this may be mid-write by its owner: treat as live."""
 
-
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
-
-def _line(row: ResultRow) -> bytes:
-    """A row as one JSON line: the unit every write appends whole."""
-    return (row.model_dump_json() + "\n").encode("utf-8")
-
-
-def read_manifest(run_dir: Path) -> dict[str, Any] | None:
+def _peek_manifest(run_dir: Path) -> Manifest | None:
+    """A run's manifest when readable (a damaged one just means: not this experiment)."""
     try:
-        data = json.loads((run_dir / MANIFEST_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_manifest(run_dir)
+    except UserError:
         return None
-    return data if isinstance(data, dict) else None
-
 
 def resolve_run_dir(experiment: Experiment, out: str | Path | None, fresh: bool,
                     root: Path = RESULTS_ROOT) -> Path:
@@ -71,8 +68,8 @@ def resolve_run_dir(experiment: Experiment, out: str | Path | None, fresh: bool,
     if not fresh and parent.is_dir():
         runs = sorted((p for p in parent.iterdir() if (p / MANIFEST_FILE).is_file()),
                       key=_run_order, reverse=True)
-        manifest = read_manifest(runs[0]) if runs else None
-        if manifest and manifest.get("fingerprint") == experiment_fingerprint(experiment):
+        manifest = _peek_manifest(runs[0]) if runs else None
+        if manifest and manifest.fingerprint == experiment_fingerprint(experiment):
             return runs[0]
     stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
     candidate, n = parent / stamp, 1
@@ -80,17 +77,14 @@ def resolve_run_dir(experiment: Experiment, out: str | Path | None, fresh: bool,
         candidate, n = parent / f"{stamp}-{n}", n + 1
     return candidate
 
-
 def _run_order(path: Path) -> tuple[str, int]:
     """``<stamp>`` before ``<stamp>-1`` before ``<stamp>-10`` (two runs in one second)."""
     stamp, _, n = path.name.partition("-")
     return stamp, int(n) if n.isdigit() else 0
 
-
 def host_info() -> dict[str, Any]:
     return {"python": sys.version.split()[0], "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "hostname": socket.gethostname()}
-
 
 class RunLock:
     """``O_CREAT | O_EXCL`` lock file; stale (dead pid on this host) locks are recovered."""
@@ -154,7 +148,6 @@ class RunLock:
             self.path.unlink(missing_ok=True)
             self.held = False
 
-
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
@@ -166,37 +159,6 @@ def _alive(pid: int) -> bool:
         return True  # exists, owned by someone else
     return True
 
-
-def _parse_rows(path: Path, data: bytes, torn: str) -> tuple[list[ResultRow], int]:
-    """Rows of ``data`` and the byte length of its good part (a torn tail excluded).
-
-    Only the last line may be bad (a crash mid-write); a bad line before it is damage
-    this module never makes, so it is an error rather than silently dropped.
-    """
-    rows: list[ResultRow] = []
-    good_end = 0
-    lines = data.split(b"\n")
-    last_text = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
-    for i, line in enumerate(lines):
-        if i == len(lines) - 1 and not line:
-            break  # the file ends with a newline: nothing torn
-        if line.strip():
-            try:
-                if i == len(lines) - 1:
-                    raise ValueError("no trailing newline")
-                rows.append(ResultRow.model_validate_json(line))
-            except (ValueError, ValidationError) as exc:
-                if i < last_text:
-                    raise StoreError(
-                        f"{path}: line {i + 1} is not a valid result row "
-                        f"({exc.__class__.__name__}); fix or remove that line"
-                    ) from None
-                log.warning("%s: line %d is torn (an interrupted write): %s", path, i + 1, torn)
-                return rows, good_end
-        good_end += len(line) + 1
-    return rows, good_end
-
-
 class RunStore:
     """An open run directory: the rows so far and a way to append more."""
 
@@ -206,6 +168,8 @@ class RunStore:
         self.lock = RunLock(run_dir)
         self._done: dict[str, set[str]] = {}
         """Trial ids stored per model (ids only: rows can be large, runs long)."""
+        self._scored: dict[str, int] = {}
+        """Rows per model that got a score (not an API or answer error)."""
         self._fd: int | None = None
         self._write_lock = threading.Lock()
         self._queue: list[tuple[ResultRow, bytes]] = []
@@ -228,7 +192,7 @@ class RunStore:
         try:
             old = read_manifest(run_dir)
             fingerprint = experiment_fingerprint(experiment)
-            if old is not None and old.get("fingerprint") != fingerprint:
+            if old is not None and old.fingerprint != fingerprint:
                 raise UserError(f"{run_dir}: holds a run of a different experiment (its prompts "
                                 "differ); use another --out or --fresh")
             if fresh and store.results.exists() and store.results.stat().st_size:
@@ -248,9 +212,9 @@ class RunStore:
             return
         except OSError as exc:
             raise StoreError(f"{self.results}: cannot read ({exc.strerror})") from exc
-        rows, good = _parse_rows(self.results, data, "dropped, its trial will run again")
+        rows, good = parse_rows(self.results, data, "dropped, its trial will run again")
         for row in rows:
-            self._done.setdefault(row.model, set()).add(row.trial_id)
+            self._stored(row)
         if good < len(data):
             try:
                 os.truncate(self.results, good)
@@ -267,34 +231,40 @@ class RunStore:
                 ) from None
             raise StoreError(f"{self.results}: cannot open for appending ({exc.strerror})") from exc
 
-    def _write_manifest(self, old: dict[str, Any] | None, experiment: Experiment,
+    def _write_manifest(self, old: Manifest | None, experiment: Experiment,
                         fingerprint: str, models: list[dict[str, Any]]) -> None:
         now = utc_now().isoformat(timespec="seconds")
-        sessions = list(old.get("sessions", [])) if old else []
+        sessions = list(old.sessions) if old else []
         sessions.append({"started_at": now, "niah_version": __version__,
                          "models": [m["id"] for m in models], "pid": os.getpid()})
-        manifest = {
-            "schema_version": SCHEMA_VERSION,
-            "niah_version": __version__,
-            "experiment": experiment.name,
-            "fingerprint": fingerprint,
-            "started_at": old.get("started_at", now) if old else now,
-            "config": experiment.model_dump(mode="json"),
-            "models": models,
-            "host": host_info(),
-            "sessions": sessions,
-            "warnings": warnings_said(),
-        }
-        write_text(self.dir / MANIFEST_FILE, json.dumps(manifest, indent=2) + "\n")
+        manifest = Manifest(
+            niah_version=__version__, experiment=experiment.name, fingerprint=fingerprint,
+            started_at=old.started_at if old else now,
+            config=experiment.model_dump(mode="json"), models=models, host=host_info(),
+            sessions=sessions, warnings=warnings_said(),
+            rescored=old.rescored if old else [],
+        )
+        write_text(self.dir / MANIFEST_FILE, manifest_text(manifest))
 
     def done(self, model: str) -> set[str]:
         """Trial ids already stored for ``model`` (skipped on resume)."""
         return set(self._done.get(model, ()))
 
+    def count(self, model: str) -> int:
+        return len(self._done.get(model, ()))
+
+    def scored(self, model: str) -> int:
+        return self._scored.get(model, 0)
+
+    def _stored(self, row: ResultRow) -> None:
+        self._done.setdefault(row.model, set()).add(row.trial_id)
+        if row.score is not None and row.error is None:
+            self._scored[row.model] = self._scored.get(row.model, 0) + 1
+
     def append(self, row: ResultRow) -> None:
         """One row, one write, fsynced; on failure the file is cut back to its old end."""
-        self._write([_line(row)])
-        self._done.setdefault(row.model, set()).add(row.trial_id)
+        self._write([row_line(row)])
+        self._stored(row)
 
     def append_soon(self, row: ResultRow) -> None:
         """Queue a row for a background writer (event-loop code); ``drain`` waits for it.
@@ -306,7 +276,7 @@ class RunStore:
         """
         if self._error is not None:
             raise self._error
-        self._queue.append((row, _line(row)))
+        self._queue.append((row, row_line(row)))
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.ensure_future(self._flush())
 
@@ -322,7 +292,7 @@ class RunStore:
             batch, self._queue = self._queue, []
             written, error = await asyncio.to_thread(self._write_batch, [d for _, d in batch])
             for row, _ in batch[:written]:
-                self._done.setdefault(row.model, set()).add(row.trial_id)
+                self._stored(row)
             if error is not None:
                 self._error = error
                 return
@@ -370,16 +340,3 @@ class RunStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def load_rows(run_dir: str | Path) -> list[ResultRow]:
-    """Every row of a run (a torn last line is skipped), without taking the lock."""
-    path = Path(run_dir)
-    path = path if path.is_file() else path / RESULTS_FILE
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise UserError(f"{path.parent}: no {RESULTS_FILE} (not a niah run directory)") from None
-    except OSError as exc:
-        raise StoreError(f"{path}: cannot read ({exc.strerror})") from exc
-    return _parse_rows(path, data, "skipped")[0]

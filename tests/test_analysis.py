@@ -18,7 +18,7 @@ from niah.analysis import (
     rows_frame,
     summarize,
 )
-from niah.errors import UserError
+from niah.errors import ResultsError, UserError
 from tests.report.factory import make_row, quickstart_rows, write_run
 
 
@@ -38,22 +38,25 @@ def test_load_results_flattens_every_row(tmp_path: Path) -> None:
     assert df.loc[0, "n_needles"] == 1 and df.loc[0, "needles_found"] == 1
 
 
-def test_torn_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
+def test_torn_last_line_is_skipped_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     run = write_run(tmp_path / "run", quickstart_rows(), tail='{"trial_id": "x", "mod')
-    with pytest.warns(ResultsWarning, match="line 12: incomplete or invalid last line"):
-        df = load_results(run)
+    df = load_results(run)
     assert len(df) == 11
+    assert "line 12 is torn (an interrupted write): skipped" in caplog.text
 
 
-def test_invalid_middle_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+def test_an_invalid_middle_line_is_one_error_naming_file_and_line(tmp_path: Path) -> None:
+    """One policy with ``run``'s resume: damage before the last line is never skipped."""
     run = tmp_path / "run"
     run.mkdir()
     good = [r.model_dump_json() for r in quickstart_rows()]
-    lines = [good[0], "not json", good[1], '{"trial_id": 1}', *good[2:]]
+    lines = [good[0], "not json", *good[1:]]
     (run / "results.jsonl").write_text("\n".join(lines) + "\n\n", encoding="utf-8")
-    with pytest.warns(ResultsWarning, match=r"skipped 2 invalid line\(s\); first line 2: not"):
-        df = load_results(run)
-    assert len(df) == 11
+    with pytest.raises(ResultsError, match=r"results.jsonl: line 2 is not a valid result row "
+                       r"\(not valid JSON\); fix or remove that line"):
+        load_results(run)
 
 
 def test_a_trial_stored_twice_keeps_its_last_row(tmp_path: Path) -> None:
@@ -94,7 +97,7 @@ def test_grid_values_counts_and_axes() -> None:
     score = grid(df, "openai/gpt-4o")
     errors = grid(df, "openai/gpt-4o", "errors")
     trials = grid(df, "openai/gpt-4o", "trials")
-    assert score.index.name == "depth_percent" and score.columns.name == "context_length"
+    assert score.index.name == "requested_depth" and score.columns.name == "context_length"
     assert list(score.index) == [0.0, 50.0, 100.0]
     assert list(score.columns) == [1000, 2000, 4000]
     expected = pd.DataFrame(

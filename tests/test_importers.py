@@ -11,7 +11,7 @@ from niah.analysis import load_results
 from niah.errors import UserError
 from niah.importers import gkamradt_rows, import_gkamradt, read_gkamradt
 from niah.report.build import build_report
-from niah.rows import ResultRow
+from niah.results import ResultRow
 
 DATA = Path(__file__).parent / "data" / "gkamradt"
 
@@ -35,7 +35,7 @@ def test_import_round_trips_every_record(tmp_path: Path, folder: str) -> None:
         raw = row.extra["gkamradt"]
         assert row.model == f"gkamradt/{raw['model']}"
         assert row.context_length == raw["context_length"]
-        assert row.depth_percent == raw["depth_percent"]
+        assert row.requested_depth == raw["depth_percent"]
         assert row.response == raw["model_response"]
         assert row.latency_s == raw.get("test_duration_seconds")
         if raw["score"] is None:
@@ -50,18 +50,18 @@ def test_import_round_trips_every_record(tmp_path: Path, folder: str) -> None:
 
 def test_repeats_timestamps_and_needles(tmp_path: Path) -> None:
     rows = gkamradt_rows(read_gkamradt(DATA / "v1"))
-    cell = sorted((r for r in rows if r.context_length == 16000 and r.depth_percent == 50),
+    cell = sorted((r for r in rows if r.context_length == 16000 and r.requested_depth == 50),
                   key=lambda r: r.repeat)
     assert [(r.repeat, r.extra["gkamradt"]["version"], r.score) for r in cell] == [
         (0, 1, 0.1), (1, 2, 0.5)]
-    first = next(r for r in rows if r.context_length == 1000 and r.depth_percent == 0)
+    first = next(r for r in rows if r.context_length == 1000 and r.requested_depth == 0)
     assert first.timestamp == "2023-11-08T21:14:03+00:00"
     assert first.needles[0].text.startswith("The best thing to do in San Francisco")
-    assert first.needles[0].depth_percent == 0.0
+    assert first.needles[0].actual_depth == 0.0
     oldest = next(r for r in rows if r.model == "gkamradt/claude-2.1")
-    assert oldest.depth_percent == 11.316 and oldest.timestamp == "" and oldest.latency_s is None
+    assert oldest.requested_depth == 11.316 and oldest.timestamp == "" and oldest.latency_s is None
     multi = next(r for r in gkamradt_rows(read_gkamradt(DATA / "v2")) if len(r.needles) > 1)
-    assert [n.depth_percent for n in multi.needles] == [19.7, 46.5, 73.2]
+    assert [n.actual_depth for n in multi.needles] == [19.7, 46.5, 73.2]
     assert multi.needles[1].token_offset == round(0.465 * 4000)
 
 

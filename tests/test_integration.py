@@ -13,9 +13,8 @@ from typing import Any
 import pytest
 
 from niah.config import Experiment, load_experiment
-from niah.rows import ResultRow
+from niah.results import ResultRow, read_rows
 from niah.runner import run
-from niah.store import load_rows
 from tests.fakes.llama_server import llama_server, server_available
 
 pytestmark = pytest.mark.slow
@@ -62,11 +61,11 @@ def test_llama_server_and_embedded_score_the_same_grid(
     with llama_server(smollm2_path, n_ctx=1024) as base_url:
         server = tiny_grid({"id": "openai-compatible/smollm2", "base_url": base_url},
                            smollm2_path)
-        served = load_rows(run(server, tmp_path / "server", fresh=True))
+        served = read_rows(run(server, tmp_path / "server", fresh=True))
     check_scored(served, "openai-compatible/smollm2")
 
     embedded = tiny_grid({"id": "llamacpp/smollm2-135m", "options": ONE_THREAD}, smollm2_path)
-    local = load_rows(run(embedded, tmp_path / "embedded", fresh=True))
+    local = read_rows(run(embedded, tmp_path / "embedded", fresh=True))
     check_scored(local, "llamacpp/smollm2-135m")
     for row in local:
         raw = row.extra["raw"]

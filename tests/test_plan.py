@@ -35,7 +35,7 @@ def ids(data: dict[str, Any]) -> list[str]:
 
 def test_plan_covers_the_grid_in_order() -> None:
     trials = plan(load_experiment(cfg()))
-    assert [(t.context_length, t.depth_percent, t.repeat) for t in trials] == [
+    assert [(t.context_length, t.requested_depth, t.repeat) for t in trials] == [
         (n, d, r) for n in (1000, 2000) for d in (0, 50, 100) for r in (0, 1)
     ]
     assert len({t.trial_id for t in trials}) == len(trials)
@@ -100,8 +100,8 @@ def test_growing_the_grid_keeps_existing_ids() -> None:
     bigger = cfg()
     bigger["grid"] = {"context_lengths": [500, 1000, 2000, 4000],
                       "depth_percents": [0, 25, 50, 100], "repeats": 3}
-    old = {(t.context_length, t.depth_percent, t.repeat): t for t in plan(load_experiment(cfg()))}
-    new = {(t.context_length, t.depth_percent, t.repeat): t
+    old = {(t.context_length, t.requested_depth, t.repeat): t for t in plan(load_experiment(cfg()))}
+    new = {(t.context_length, t.requested_depth, t.repeat): t
            for t in plan(load_experiment(bigger))}
     assert set(old) < set(new)
     for key, trial in old.items():
@@ -110,7 +110,7 @@ def test_growing_the_grid_keeps_existing_ids() -> None:
 
 def test_repeats_get_their_own_seeds() -> None:
     trials = [t for t in plan(load_experiment(cfg())) if t.context_length == 1000
-              and t.depth_percent == 50]
+              and t.requested_depth == 50]
     assert [t.repeat for t in trials] == [0, 1]
     assert trials[0].seed != trials[1].seed
     assert trials[0].trial_id != trials[1].trial_id
@@ -147,7 +147,7 @@ def test_pinned_needles_keep_their_depth() -> None:
     assert depths_of([pinned], 10) == (90,)
     trials = plan(load_experiment(cfg(needles=[pinned, NEEDLE])))
     assert {t.needle_depths[0] for t in trials} == {90}
-    assert [t.needle_depths[1] for t in trials] == [t.depth_percent for t in trials]
+    assert [t.needle_depths[1] for t in trials] == [t.requested_depth for t in trials]
 
 
 # -- prefix order ---------------------------------------------------------------------------
@@ -163,7 +163,7 @@ def test_prefix_order_sorts_by_first_needle_offset_descending() -> None:
     trials = plan(load_experiment(data))
     ordered = prefix_order(trials)
     assert sorted(ordered, key=lambda t: t.trial_id) == sorted(trials, key=lambda t: t.trial_id)
-    assert [(t.context_length, t.depth_percent) for t in ordered] == [
+    assert [(t.context_length, t.requested_depth) for t in ordered] == [
         (2000, 100), (2000, 50), (1000, 100), (1000, 50), (2000, 0), (1000, 0)
     ]
 
@@ -177,4 +177,4 @@ def test_prefix_order_uses_the_earliest_needle() -> None:
     offsets = [first_offset(t) for t in ordered]
     assert offsets == sorted(offsets, reverse=True)
     assert ordered[0].context_length == 4000 and offsets[0] == 400  # capped by the pinned 10%
-    assert ordered[-1].context_length == 1000 and ordered[-1].depth_percent == 0
+    assert ordered[-1].context_length == 1000 and ordered[-1].requested_depth == 0

@@ -5,14 +5,14 @@ import io
 from rich.console import Console
 
 from niah.progress import RichProgress, human_tokens, money
-from niah.rows import ErrorInfo, ResultRow, UsageInfo
+from niah.results import ErrorInfo, ResultRow, UsageInfo
 
 
 def row(**changes: object) -> ResultRow:
     data: dict[str, object] = {
         "trial_id": "t", "experiment": "e", "model": "openai/gpt-4o", "context_length": 1000,
-        "context_tokens": 1000, "prompt_tokens": 1050, "depth_percent": 0.0,
-        "actual_depth_percent": 0.0, "needles": [], "seed": 0, "prompt_sha256": "0",
+        "context_tokens": 1000, "prompt_tokens": 1050, "requested_depth": 0.0,
+        "actual_depth": 0.0, "needles": [], "seed": 0, "prompt_sha256": "0",
         "niah_version": "0", "timestamp": "now", "response": "x", "score": 1.0,
         "usage": UsageInfo(prompt_tokens=1050, completion_tokens=10), "cost_usd": 0.5,
     }

@@ -22,9 +22,9 @@ from niah.errors import (
     TransientModelError,
 )
 from niah.plan import plan, prefix_order
-from niah.rows import ResultRow
-from niah.runner import BACKOFF_CAP_S, backoff_delay, run_async
-from niah.store import LOCK_FILE, RESULTS_FILE, load_rows
+from niah.results import ResultRow, read_rows
+from niah.runner import BACKOFF_CAP_S, RunFailed, backoff_delay, run_async
+from niah.store import LOCK_FILE
 
 NEEDLE = re.compile(r"The special magic number is (\d+)\.")
 Fault = Callable[[int, Request], "ModelError | None"]
@@ -35,6 +35,7 @@ class Recorder:
     """What every ``fake/...`` backend instance saw, across runs."""
 
     fault: Fault | None = None
+    reply: Callable[[Request], Completion] | None = None
     delay: float = 0.0
     max_concurrency: int | None = None
     calls: list[Request] = field(default_factory=list)
@@ -66,6 +67,8 @@ class FakeBackend(Backend):
             error = rec.fault(len(rec.calls) - 1, request) if rec.fault else None
             if error is not None:
                 raise error
+            if rec.reply is not None:
+                return rec.reply(request)
             values = NEEDLE.findall(request.messages[-1].content)
             return Completion(
                 text=f"The number is {', '.join(values)}.", finish_reason="stop",
@@ -111,7 +114,7 @@ def go(exp: Experiment, out: Path | None = None, **kwargs: Any) -> Path:
 
 
 def rows_of(run_dir: Path) -> list[ResultRow]:
-    return load_rows(run_dir)
+    return read_rows(run_dir)
 
 
 def test_scripted_perfect_scores_every_trial_in_prefix_order(tmp_path: Path) -> None:
@@ -146,7 +149,7 @@ def test_resume_after_an_interruption_sends_nothing_twice(tmp_path: Path, rec: R
         def __init__(self, task: asyncio.Task[Path], k: int) -> None:
             self.task, self.k, self.seen = task, k, 0
 
-        def start(self, model: str, total: int, done: int) -> None:
+        def start(self, model: str, total: int, done: int, **work: int) -> None:
             pass
 
         def advance(self, model: str, row: ResultRow) -> None:
@@ -277,7 +280,9 @@ def test_a_mostly_working_model_is_not_aborted(tmp_path: Path, rec: Recorder) ->
 def test_a_timeout_is_transient(tmp_path: Path, rec: Recorder, sleeps: list[float]) -> None:
     rec.delay = 5.0
     exp = experiment(lengths=[200], depths=[50], timeout_s=0.05, max_retries=1)
-    (row,) = rows_of(go(exp, tmp_path / "out"))
+    with pytest.raises(RunFailed, match="fake/m: every trial failed; last error: timeout"):
+        go(exp, tmp_path / "out")  # a run whose every trial failed is a failed run
+    (row,) = rows_of(tmp_path / "out")
     assert row.error is not None and row.error.kind == "timeout"
     assert "run.timeout_s=0.05" in row.error.message
     assert row.attempts == 2 and len(sleeps) == 1
@@ -325,17 +330,58 @@ def test_several_models_run_the_same_trials(tmp_path: Path, rec: Recorder) -> No
     assert len(by_model["fake/m"]) == 6
 
 
-def test_an_unexpected_exception_propagates_and_frees_the_lock(
+def test_an_unexpected_exception_fails_its_model_only_and_frees_the_lock(
     tmp_path: Path, rec: Recorder
 ) -> None:
     def boom(i: int, req: Request) -> ModelError | None:
         raise KeyError("bug")
 
     rec.fault = boom
-    with pytest.raises(KeyError):
-        go(experiment(), tmp_path / "out")
+    with pytest.raises(RunFailed) as info:
+        go(experiment(["scripted/perfect", "fake/m"]), tmp_path / "out")
+    assert info.value.failures == {"fake/m": "fake/m: KeyError: 'bug'"}
     assert not (tmp_path / "out" / LOCK_FILE).exists()
-    assert (tmp_path / "out" / RESULTS_FILE).read_text() == ""
+    rows = rows_of(tmp_path / "out")  # the other model finished every trial
+    assert [r.model for r in rows] == ["scripted/perfect"] * 6
+    assert all(r.score == 1.0 for r in rows)
+
+
+def test_an_aborted_model_does_not_stop_the_others(tmp_path: Path, rec: Recorder) -> None:
+    rec.fault = lambda i, req: PermanentModelError("no")
+    exp = experiment(["fake/m", "scripted/perfect"], min_trials_before_abort=2,
+                     max_error_rate=0.1)
+    with pytest.raises(RunFailed, match=r"fake/m: 2 of 2 trials failed") as info:
+        go(exp, tmp_path / "out")
+    assert set(info.value.failures) == {"fake/m"}
+    rows = rows_of(tmp_path / "out")
+    assert sum(r.model == "scripted/perfect" and r.score == 1.0 for r in rows) == 6
+    assert sum(r.model == "fake/m" for r in rows) == 2
+
+
+def test_an_unreachable_endpoint_stops_its_model_within_a_few_attempts(
+    tmp_path: Path, rec: Recorder, sleeps: list[float]
+) -> None:
+    rec.fault = lambda i, req: TransientModelError("refused", kind="connect")
+    with pytest.raises(RunFailed, match=r"fake/m: cannot reach the endpoint after 3 attempts"):
+        go(experiment(max_retries=6), tmp_path / "out")
+    assert len(rec.calls) == 3 and len(sleeps) == 2  # not 6 trials x 7 attempts
+
+
+def test_truncated_and_empty_replies_are_answer_errors_not_misses(
+    tmp_path: Path, rec: Recorder
+) -> None:
+    replies = iter([("", "stop"), ("The number is", "length"), ("The number is", "stop")])
+
+    def reply(req: Request) -> Completion:
+        text, reason = next(replies)
+        return Completion(text=text, finish_reason=reason)
+
+    rec.reply = reply
+    rows = rows_of(go(experiment(lengths=[200], depths=[0, 50, 100]), tmp_path / "out"))
+    kinds = [r.error.kind if r.error else None for r in rows]
+    assert kinds == ["empty", "truncated", None]
+    assert [r.score for r in rows] == [None, None, 0.0]
+    assert len(rec.calls) == 3  # never retried
 
 
 def test_a_faulty_openai_compatible_server_over_a_real_socket(
@@ -421,7 +467,7 @@ def test_a_backend_that_never_suspends_still_hears_ctrl_c(tmp_path: Path, rec: R
         def __init__(self, task: asyncio.Task[Path]) -> None:
             self.task = task
 
-        def start(self, model: str, total: int, done: int) -> None:
+        def start(self, model: str, total: int, done: int, **work: int) -> None:
             pass
 
         def advance(self, model: str, row: ResultRow) -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from niah.config import ScoringSpec
 from niah.errors import ConfigError
-from niah.rows import NeedleResult
+from niah.results import NeedleResult
 from niah.scoring import check_spec, contains, exact, normalize, regex, score
 
 CONTAINS = ScoringSpec()
@@ -114,7 +114,7 @@ def test_score_is_the_fraction_of_needles_found_in_needle_order() -> None:
 
 
 def test_score_takes_stored_needles_too() -> None:
-    stored = [NeedleResult(text="x", answer="42", token_offset=0, depth_percent=0.0)]
+    stored = [NeedleResult(text="x", answer="42", token_offset=0, actual_depth=0.0)]
     assert score(stored, "the answer is 42", ScoringSpec(kind="exact")) == (0.0, [False])
     assert score(stored, "42", ScoringSpec(kind="exact")) == (1.0, [True])
     regex_spec = ScoringSpec(kind="regex", pattern=r"answer is {answer}$")

@@ -13,16 +13,9 @@ from typing import Any
 import pytest
 
 from niah.config import Experiment, load_experiment
-from niah.errors import LockedError, StoreError, UserError
-from niah.rows import NeedleResult, ResultRow
-from niah.store import (
-    LOCK_FILE,
-    MANIFEST_FILE,
-    RESULTS_FILE,
-    RunStore,
-    load_rows,
-    resolve_run_dir,
-)
+from niah.errors import LockedError, ResultsError, StoreError, UserError
+from niah.results import MANIFEST_FILE, RESULTS_FILE, NeedleResult, ResultRow, read_rows
+from niah.store import LOCK_FILE, RunStore, resolve_run_dir
 
 MODELS = [{"id": "scripted/a", "backend": {"id": "scripted/a"}, "tokenizer": "tiktoken:x"}]
 
@@ -41,8 +34,8 @@ def experiment(**changes: Any) -> Experiment:
 def row(trial_id: str, model: str = "scripted/a") -> ResultRow:
     return ResultRow(
         trial_id=trial_id, experiment="store-test", model=model, context_length=100,
-        context_tokens=100, prompt_tokens=130, depth_percent=50.0, actual_depth_percent=49.0,
-        needles=[NeedleResult(text="n", answer="1", token_offset=49, depth_percent=49.0,
+        context_tokens=100, prompt_tokens=130, requested_depth=50.0, actual_depth=49.0,
+        needles=[NeedleResult(text="n", answer="1", token_offset=49, actual_depth=49.0,
                               found=True)],
         response="1", score=1.0, seed=1, prompt_sha256="0" * 64, niah_version="0",
         timestamp="2026-11-01T00:00:00+00:00",
@@ -63,7 +56,7 @@ def test_open_writes_manifest_and_lock_and_close_releases(tmp_path: Path) -> Non
         assert {"python", "platform", "cpu_count"} <= set(manifest["host"])
         store.append(row("t1"))
     assert not (run_dir / LOCK_FILE).exists()
-    assert [r.trial_id for r in load_rows(run_dir)] == ["t1"]
+    assert [r.trial_id for r in read_rows(run_dir)] == ["t1"]
     assert not list(run_dir.glob(".*tmp"))
 
 
@@ -79,7 +72,7 @@ def test_reopen_resumes_and_keeps_the_first_start_time(tmp_path: Path) -> None:
     manifest = json.loads((tmp_path / MANIFEST_FILE).read_text())
     assert manifest["started_at"] == first["started_at"]
     assert len(manifest["sessions"]) == 2
-    assert [r.trial_id for r in load_rows(tmp_path)] == ["t1", "t2", "t3"]
+    assert [r.trial_id for r in read_rows(tmp_path)] == ["t1", "t2", "t3"]
 
 
 @pytest.mark.parametrize("tail", [b'{"schema_version": 1, "trial_id": "t', b"garbage\n", b"{}"])
@@ -91,20 +84,20 @@ def test_a_torn_last_line_is_dropped_and_appends_stay_clean(
     results = tmp_path / RESULTS_FILE
     good = results.read_bytes()
     results.write_bytes(good + tail)
-    assert [r.trial_id for r in load_rows(tmp_path)] == ["t1"]  # readers skip it too
+    assert [r.trial_id for r in read_rows(tmp_path)] == ["t1"]  # readers skip it too
     with caplog.at_level(logging.WARNING, logger="niah"), \
             RunStore.open(tmp_path, experiment(), MODELS) as store:
         assert results.read_bytes() == good  # cut back to the last good newline
         assert store.done("scripted/a") == {"t1"}
         store.append(row("t2"))
     assert "torn" in caplog.text and "run again" in caplog.text
-    assert [r.trial_id for r in load_rows(tmp_path)] == ["t1", "t2"]
+    assert [r.trial_id for r in read_rows(tmp_path)] == ["t1", "t2"]
 
 
 def test_a_bad_line_before_the_end_is_an_error(tmp_path: Path) -> None:
     results = tmp_path / RESULTS_FILE
     results.write_text("not json\n" + row("t1").model_dump_json() + "\n")
-    with pytest.raises(StoreError, match=r"line 1 is not a valid result row"):
+    with pytest.raises(ResultsError, match=r"line 1 is not a valid result row"):
         RunStore.open(tmp_path, experiment(), MODELS)
     assert not (tmp_path / LOCK_FILE).exists()
 
@@ -178,7 +171,7 @@ def test_a_failed_append_leaves_no_half_row(
     assert (tmp_path / RESULTS_FILE).read_bytes() == before
     store.append(row("t3"))
     store.close()
-    assert [r.trial_id for r in load_rows(tmp_path)] == ["t1", "t3"]
+    assert [r.trial_id for r in read_rows(tmp_path)] == ["t1", "t3"]
 
 
 def test_resolve_run_dir_resumes_the_latest_matching_run(tmp_path: Path) -> None:
@@ -197,4 +190,4 @@ def test_resolve_run_dir_resumes_the_latest_matching_run(tmp_path: Path) -> None
 
 def test_load_rows_needs_a_run(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not a niah run directory"):
-        load_rows(tmp_path)
+        read_rows(tmp_path)

@@ -4,7 +4,8 @@ Every provider failure is translated into the ``niah.errors`` tree here, once, s
 the runner can retry what is worth retrying and record the rest:
 
     httpx.TimeoutException                      -> Transient "timeout"
-    httpx.TransportError (connect, read, drop)  -> Transient "connection"
+    httpx.ConnectError (refused, unknown host)  -> Transient "connect"
+    httpx.TransportError (read, drop)           -> Transient "connection"
     httpx.DecodingError (bad gzip, charset)     -> Transient "bad_response"
     429                                         -> Transient "rate_limit" (+ retry_after)
     408, 409, 5xx, 529                          -> Transient "server_error"
@@ -171,10 +172,17 @@ def transport_error(provider: str, exc: httpx.RequestError, secrets: Sequence[st
     kind = "bad_response"
     if isinstance(exc, httpx.TimeoutException):
         kind = "timeout"
+    elif isinstance(exc, httpx.ConnectError):
+        kind = "connect"  # nothing listening, or the host unknown: never reached the server
     elif isinstance(exc, httpx.TransportError):
         kind = "connection"
     detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return TransientModelError(one_line(f"{provider} {kind}: {detail}", secrets), kind=kind)
+    try:
+        url = exc.request.url.copy_with(query=None, fragment=None)
+        where = f" ({url})"
+    except RuntimeError:  # an error raised without a request
+        where = ""
+    return TransientModelError(one_line(f"{provider} {kind}{where}: {detail}", secrets), kind=kind)
 
 
 def bad_response(provider: str, what: str, status: int = 200) -> TransientModelError:

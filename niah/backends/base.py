@@ -81,9 +81,15 @@ class Backend(abc.ABC):
         Local backends size their context window from it.
         """
 
+    @classmethod
+    def known_window(cls, spec: ModelSpec) -> int | None:
+        """The window this backend knows for ``spec`` without a key or a loaded model
+        (a table of hosted models, a GGUF's metadata); ``plan`` checks lengths with it."""
+        return None
+
     def context_window(self) -> int | None:
         """The model's context window in tokens, when known (checked before a run)."""
-        return self.spec.context_window
+        return self.spec.context_window or self.known_window(self.spec)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook
         """Release connections or models."""

@@ -68,3 +68,13 @@ def get_factory(provider: str) -> BackendFactory:
 def create_backend(spec: ModelSpec) -> Backend:
     """A backend instance for a model spec (``provider/model``)."""
     return get_factory(spec.provider)(spec)
+
+
+def context_window(spec: ModelSpec) -> int | None:
+    """The model's context window, known without an API key or a loaded model: the
+    config's ``context_window``, else what the backend knows (``Backend.known_window``)."""
+    if spec.context_window is not None:
+        return spec.context_window
+    factory = get_factory(spec.provider)
+    known = getattr(factory, "known_window", None)
+    return known(spec) if callable(known) else None

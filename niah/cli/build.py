@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from niah.atomic import atomic_file
-from niah.cli.common import add_experiment_args, check_window, experiment_from_args
+from niah.backends.registry import context_window
+from niah.cli.common import add_experiment_args, experiment_from_args
 from niah.config import Experiment
 from niah.errors import StoreError, UserError
+from niah.exchange import check_window
 from niah.haystack.builder import PromptBuilder
 from niah.plan import Trial, plan
 
@@ -36,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     longest = max(trials, key=lambda t: t.context_length)
     for model in experiment.model:  # refuse lengths a model cannot hold before writing
         largest = PromptBuilder(experiment, model).build(longest)
-        check_window(experiment, model, longest.context_length, largest.prompt_tokens)
+        check_window(model, context_window(model), longest.context_length, largest.prompt_tokens,
+                     experiment.run.max_tokens)
     try:  # a temporary file renamed at the end: an interrupted build leaves no torn file
         _write(out, experiment, trials)
     except OSError as exc:
@@ -56,8 +59,8 @@ def _write(out: Path, experiment: Experiment, trials: list[Trial]) -> None:
                     "model": model.id,
                     "tokenizer": builder.tokenizer.name,
                     "context_length": trial.context_length,
-                    "depth_percent": trial.depth_percent,
-                    "actual_depth_percent": bp.actual_depth_percent,
+                    "requested_depth": trial.requested_depth,
+                    "actual_depth": bp.actual_depth,
                     "repeat": trial.repeat,
                     "seed": trial.seed,
                     "context_tokens": bp.context_tokens,

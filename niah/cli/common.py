@@ -8,7 +8,7 @@ from typing import Any
 
 from rich.console import Console
 
-from niah.config import Experiment, ModelSpec, load_experiment, parse_override
+from niah.config import Experiment, load_experiment, parse_override
 from niah.errors import ConfigError
 
 
@@ -20,6 +20,11 @@ def console(stderr: bool = False) -> Console:
         file=stream, markup=False, highlight=False,
         width=None if stream.isatty() else 120,
     )
+
+
+def one_line(text: object) -> str:
+    """A message as one line, whatever a library or a server put in it."""
+    return " ".join(str(text).split())
 
 
 def add_experiment_args(parser: argparse.ArgumentParser) -> None:
@@ -72,17 +77,3 @@ def check_providers(experiment: Experiment) -> None:
             raise ConfigError(
                 f"model[{i}].id", f"unknown provider {model.provider!r}; known: {', '.join(known)}"
             )
-
-
-def check_window(
-    experiment: Experiment, model: ModelSpec, context_length: int, prompt_tokens: int
-) -> None:
-    """The largest prompt plus ``run.max_tokens`` must fit ``model.context_window``."""
-    window = model.context_window
-    max_tokens = experiment.run.max_tokens
-    if window is not None and prompt_tokens + max_tokens > window:
-        raise ConfigError(
-            "grid.context_lengths",
-            f"{context_length} does not fit {model.id}: its prompt is {prompt_tokens} tokens "
-            f"+ run.max_tokens {max_tokens} > model.context_window {window}",
-        )

@@ -12,7 +12,8 @@ import os
 import sys
 from importlib import import_module
 
-from niah import __version__
+from niah._version import __version__
+from niah.cli.common import one_line
 from niah.errors import NiahError, UserError
 
 COMMANDS = ("plan", "build", "run", "rescore", "report", "import_", "haystack")
@@ -33,13 +34,9 @@ def make_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _one_line(exc: Exception) -> str:
-    """Errors print as one line even when a library's message spans several."""
-    return " ".join(str(exc).split())
-
-
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(format="niah: %(message)s", level=logging.WARNING)
+    logging.addLevelName(logging.WARNING, "warning")
+    logging.basicConfig(format="niah: %(levelname)s: %(message)s", level=logging.WARNING)
     parser = make_parser()
     args = parser.parse_args(argv)
     try:
@@ -48,12 +45,12 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         if os.environ.get("NIAH_DEBUG"):
             raise
-        print(f"niah: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"niah: error: {one_line(exc)}", file=sys.stderr)
         return 2
     except NiahError as exc:
         if os.environ.get("NIAH_DEBUG"):
             raise
-        print(f"niah: failed: {_one_line(exc)}", file=sys.stderr)
+        print(f"niah: failed: {one_line(exc)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("niah: interrupted", file=sys.stderr)

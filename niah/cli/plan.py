@@ -10,7 +10,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from niah.cli.common import add_experiment_args, check_window, experiment_from_args
+from niah.backends.registry import context_window
+from niah.cli.common import add_experiment_args, experiment_from_args
+from niah.exchange import check_window
 from niah.haystack.builder import PromptBuilder
 from niah.plan import plan
 from niah.pricing import estimate
@@ -42,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     for model in experiment.model:
         builder = PromptBuilder(experiment, model)
         largest = builder.build(longest)
-        check_window(experiment, model, longest.context_length, largest.prompt_tokens)
+        check_window(model, context_window(model), longest.context_length, largest.prompt_tokens,
+                     experiment.run.max_tokens)
         est = estimate(experiment, trials, builder, model)
         cost = "unknown" if est.cost_usd is None else f"{est.cost_usd:.4f}"
         table.add_row(escape(model.id), escape(builder.tokenizer.name), str(est.trials),

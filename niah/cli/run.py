@@ -10,17 +10,18 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from niah.backends.base import Message, Request
+from niah.backends.registry import context_window
 from niah.cache import ResponseCache, request_key
-from niah.cli.common import add_experiment_args, console, experiment_from_args
+from niah.checks import errors_by_kind, token_mismatch
+from niah.cli.common import add_experiment_args, console, experiment_from_args, one_line
 from niah.config import Experiment
+from niah.exchange import check_window, estimated_cost, make_request
 from niah.plan import plan, prefix_order
-from niah.pricing import cost, price_for
 from niah.progress import RichProgress, human_tokens, money
-from niah.rows import ResultRow
-from niah.runner import default_builder, stored_trials
+from niah.results import ANSWER_ERRORS, RESULTS_FILE, ResultRow, read_manifest, read_rows
+from niah.runner import RunFailed, default_builder, stored_trials
 from niah.runner import run as run_experiment
-from niah.store import RESULTS_FILE, load_rows, resolve_run_dir
+from niah.store import resolve_run_dir
 
 
 def add_parser(subparsers: Any) -> None:
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     run_dir = resolve_run_dir(experiment, args.out, args.fresh)
     err = console(stderr=True)
+    failed: RunFailed | None = None
     try:
         with RichProgress(err) as bar:
             run_experiment(experiment, run_dir, fresh=args.fresh, progress=bar)
@@ -58,7 +60,13 @@ def run(args: argparse.Namespace) -> int:
         err.print(f"interrupted: finished rows are kept in {run_dir}; run the same command "
                   "to resume")
         raise
-    summary(experiment, run_dir, out)
+    except RunFailed as exc:
+        failed = exc
+    summary(experiment, run_dir, out, err)
+    if failed is not None:
+        for message in failed.failures.values():
+            err.print(f"niah: failed: {one_line(message)}")
+        return 1
     return 0
 
 
@@ -66,29 +74,34 @@ def _mean(values: list[float]) -> str:
     return f"{sum(values) / len(values):.2f}" if values else "-"
 
 
-def summary(experiment: Experiment, run_dir: Path, out: Console) -> None:
-    """Recall (mean score of answered trials) by context length: one column per model.
+def summary(experiment: Experiment, run_dir: Path, out: Console, err: Console) -> None:
+    """Recall (mean score of answered trials) by context length, one column per model;
+    then errors by kind with an example each, and any token-count mismatch.
 
     Lengths run down the rows so a long sweep never squeezes the table sideways.
     """
     wanted = [m.id for m in experiment.model]
-    rows = [r for r in load_rows(run_dir) if r.model in wanted]
+    if not (run_dir / RESULTS_FILE).is_file():
+        return
+    rows = [r for r in read_rows(run_dir) if r.model in wanted]
     lengths = sorted({r.context_length for r in rows})
     by_model: dict[str, list[ResultRow]] = defaultdict(list)
     for row in rows:
         by_model[row.model].append(row)
     scores: dict[str, dict[int, list[float]]] = {m: defaultdict(list) for m in wanted}
-    errors: dict[str, int] = {}
+    api_errors: dict[str, int] = {}
+    answer_errors: dict[str, int] = {}
     spent: dict[str, float | None] = {}
     for model in wanted:
-        total: float | None = 0.0
-        for r in by_model.get(model, []):
+        mine = by_model.get(model, [])
+        for r in mine:
             if r.score is not None and r.error is None:
                 scores[model][r.context_length].append(r.score)
-            if r.error is None and not r.cached:
-                total = None if total is None or r.cost_usd is None else total + r.cost_usd
-        errors[model] = sum(r.error is not None for r in by_model.get(model, []))
-        spent[model] = total
+        api_errors[model] = sum(r.error is not None and r.error.kind not in ANSWER_ERRORS
+                                for r in mine)
+        answer_errors[model] = sum(r.error is not None and r.error.kind in ANSWER_ERRORS
+                                   for r in mine)
+        spent[model] = total_cost(mine)
     table = Table(title="recall by context length", title_justify="left")
     table.add_column("length", justify="right", no_wrap=True)
     for model in wanted:
@@ -97,10 +110,28 @@ def summary(experiment: Experiment, run_dir: Path, out: Console) -> None:
         table.add_row(human_tokens(n), *(_mean(scores[m][n]) for m in wanted))
     table.add_section()
     table.add_row("all", *(_mean([s for v in scores[m].values() for s in v]) for m in wanted))
-    table.add_row("errors", *(str(errors[m]) for m in wanted))
+    table.add_row("errors", *(str(api_errors[m]) for m in wanted))
+    table.add_row("unanswered", *(str(answer_errors[m]) for m in wanted))
     table.add_row("cost", *(money(spent[m]) for m in wanted))
     out.print(table)
     out.print(f"results: {run_dir / RESULTS_FILE}")
+    manifest = read_manifest(run_dir)
+    for model in wanted:
+        for kind in errors_by_kind(rows, model):
+            err.print(f"{model}: {kind.kind}: {kind.count} (e.g. {one_line(kind.example)})")
+        tokenizer = manifest.tokenizer_of(model) if manifest else None
+        mismatch = token_mismatch(rows, model, tokenizer)
+        if mismatch is not None:
+            err.print(f"warning: {mismatch.message()}")
+
+
+def total_cost(rows: list[ResultRow]) -> float | None:
+    """Money spent on ``rows``: cached answers cost nothing again; None when unknown."""
+    total: float | None = 0.0
+    for r in rows:
+        if r.response is not None and not r.cached:
+            total = None if total is None or r.cost_usd is None else total + r.cost_usd
+    return total
 
 
 def dry_run(experiment: Experiment, out_dir: str | None, fresh: bool, out: Console) -> None:
@@ -119,23 +150,20 @@ def dry_run(experiment: Experiment, out_dir: str | None, fresh: bool, out: Conso
     try:
         for spec in experiment.model:
             builder = default_builder(experiment, spec)
+            window = context_window(spec)
             done = stored.get(spec.id, set())
             pending = [t for t in trials if t.trial_id not in done]
             hits = tokens = 0
             spend: float | None = 0.0
             for trial in pending:
                 bp = builder.build(trial)
-                request = Request(
-                    messages=[Message.model_validate(m) for m in bp.messages],
-                    max_tokens=max_tokens, temperature=experiment.run.temperature,
-                    seed=experiment.seed, prompt_tokens=bp.prompt_tokens,
-                )
+                check_window(spec, window, trial.context_length, bp.prompt_tokens, max_tokens)
+                request = make_request(experiment, bp)
                 if cache is not None and cache.get(request_key(spec, request)) is not None:
                     hits += 1
                     continue
                 tokens += bp.prompt_tokens
-                one = cost(price_for(spec, experiment.pricing, bp.prompt_tokens),
-                           bp.prompt_tokens, max_tokens)
+                one = estimated_cost(experiment, spec, bp.prompt_tokens)
                 spend = None if one is None or spend is None else spend + one
             sent = len(pending) - hits
             table.add_row(spec.id, str(len(trials)), str(len(trials) - len(pending)), str(hits),

@@ -31,6 +31,7 @@ from niah.haystack.corpus import Corpus, _encode_chunks, load_corpus
 from niah.haystack.sources import Source, open_source
 from niah.needles import Needle, draw_needles, question_for
 from niah.plan import Trial
+from niah.prompt import BuiltPrompt, PlacedNeedle
 from niah.tokenizers import Tokenizer, tokenizer_for
 
 MARGIN = 8
@@ -39,32 +40,6 @@ FILL_RESERVE = 4096
 """Extra corpus tokens beyond the longest context, for the sentences that fill the gap."""
 CHAT_OVERHEAD_PER_MESSAGE = 4
 CHAT_OVERHEAD_REPLY = 3
-
-
-@dataclass(frozen=True)
-class PlacedNeedle:
-    text: str
-    answer: str
-    key: str | None
-    token_offset: int
-    """Index of the context token where the needle starts."""
-    depth_percent: float
-    """Actual depth: haystack tokens before the needle / haystack tokens x 100."""
-    distractor: bool = False
-
-
-@dataclass
-class BuiltPrompt:
-    trial: Trial
-    context: str
-    context_tokens: int
-    messages: list[dict[str, str]]
-    prompt_tokens: int
-    needles: list[PlacedNeedle]
-    actual_depth_percent: float
-    prompt_sha256: str
-    question: str
-    haystack_tokens: int
 
 
 @dataclass
@@ -163,7 +138,7 @@ class PromptBuilder:
             (
                 p
                 for p, d in zip(placed, trial.needle_depths, strict=False)
-                if d == trial.depth_percent
+                if d == trial.requested_depth
             ),
             placed[0],
         )
@@ -174,7 +149,7 @@ class PromptBuilder:
             messages=messages,
             prompt_tokens=total + overhead,
             needles=placed,
-            actual_depth_percent=main.depth_percent,
+            actual_depth=main.actual_depth,
             prompt_sha256=digest,
             question=question,
             haystack_tokens=haystack,
@@ -387,7 +362,7 @@ class PromptBuilder:
                 answer=n.answer,
                 key=n.key,
                 token_offset=offsets[i],
-                depth_percent=round(100.0 * positions[i] / h, 4) if h else 0.0,
+                actual_depth=round(100.0 * positions[i] / h, 4) if h else 0.0,
                 distractor=n.distractor,
             )
             for i, n in enumerate(needles)

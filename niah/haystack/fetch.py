@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from niah import __version__
+from niah._version import __version__
 from niah.atomic import write_bytes
 from niah.errors import HaystackError, UserError
 

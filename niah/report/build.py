@@ -10,16 +10,18 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from matplotlib.figure import Figure
 
-from niah.analysis import is_multi_needle, load_results, read_manifest, series_labels, summarize
+from niah.analysis import is_multi_needle, load_results, series_labels, summarize
 from niah.atomic import write_bytes, write_text
 from niah.errors import UserError
 from niah.report.heatmap import plot_comparison, plot_heatmap, plot_multi_needle
 from niah.report.html import ReportImages, render_html
 from niah.report.write import figure_bytes, slug
+from niah.results import read_manifest
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 150
@@ -120,8 +122,13 @@ def build_report(
     if is_multi_needle(df):
         images.multi_needle = emit("multi_needle", plot_multi_needle(df))
     report.files.append(write_text(out_dir / "summary.csv", summary_csv(summary)))
-    manifests = [(str(Path(r)), read_manifest(r)) for r in run_dirs]
+    manifests = [(str(Path(r)), _manifest_dict(r)) for r in run_dirs]
     page = render_html(df, summary, images, manifests, title=title or _default_title(df),
                        threshold=threshold)
     report.files.append(write_text(out_dir / "report.html", page))
     return report
+
+
+def _manifest_dict(run_dir: str | Path) -> dict[str, Any] | None:
+    manifest = read_manifest(run_dir)
+    return manifest.model_dump(mode="json", exclude_none=True) if manifest else None

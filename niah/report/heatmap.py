@@ -302,7 +302,7 @@ def plot_comparison(
     parts = [select(df, m)[1] for m in labels]
     chosen = pd.concat(parts)
     lengths = sorted({int(x) for x in chosen["context_length"]})
-    depths = sorted({float(x) for x in chosen["depth_percent"]})
+    depths = sorted({float(x) for x in chosen["requested_depth"]})
     groups = [lengths]
     if split_at is not None:
         groups = [g for g in ([x for x in lengths if x <= split_at],

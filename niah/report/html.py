@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from niah import __version__
+from niah._version import __version__
 from niah.analysis import select
 from niah.report.heatmap import depth_labels, human_tokens, length_labels
 
@@ -145,7 +145,7 @@ def _cells_table(sub: pd.DataFrame) -> str:
     failed = sub[sub["error"].notna() | (sub["score"].fillna(0.0) < 1.0)]
     if failed.empty:
         return '<p class="note">Every trial found every needle.</p>'
-    failed = failed.sort_values(["context_length", "depth_percent", "repeat"])
+    failed = failed.sort_values(["context_length", "requested_depth", "repeat"])
     shown = failed.head(MAX_CELL_ROWS)
     rows = []
     for rec in shown.to_dict("records"):
@@ -157,7 +157,7 @@ def _cells_table(sub: pd.DataFrame) -> str:
         rows.append(
             "<tr>"
             f'<td class="num">{esc(human_tokens(int(rec["context_length"])))}</td>'
-            f'<td class="num">{round(float(rec["depth_percent"]), 3):g}%</td>'
+            f'<td class="num">{round(float(rec["requested_depth"]), 3):g}%</td>'
             f'<td class="num">{int(rec["repeat"])}</td>'
             f"<td>{outcome}</td>"
             f'<td class="resp">{_response(rec["response"])}</td>'

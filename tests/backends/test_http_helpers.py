@@ -102,7 +102,7 @@ async def test_status_mapping(reply: httpx.Response, cls: type, kind: str) -> No
         (httpx.ConnectTimeout("connect timed out"), "timeout"),
         (httpx.ReadTimeout("read timed out"), "timeout"),
         (httpx.PoolTimeout("no connection"), "timeout"),
-        (httpx.ConnectError("refused"), "connection"),
+        (httpx.ConnectError("refused"), "connect"),
         (httpx.ReadError("reset"), "connection"),
         (httpx.WriteError("broken pipe"), "connection"),
         (httpx.RemoteProtocolError("peer closed connection"), "connection"),
@@ -115,7 +115,8 @@ async def test_transport_errors_are_transient(exc: Exception, kind: str) -> None
     assert isinstance(error, TransientModelError)
     assert error.kind == kind
     assert error.__cause__ is exc
-    assert str(error).startswith(f"openai {kind}: {type(exc).__name__}")
+    assert str(error).startswith(f"openai {kind} (https://api.openai.com/v1/chat/completions): "
+                                 f"{type(exc).__name__}")
 
 
 async def test_retry_after_reaches_the_error() -> None:

@@ -17,7 +17,7 @@ from niah.tokenizers import load_tokenizer
 
 NEEDLE = {"text": "The special magic number is {value}.",
           "question": "What is the special magic number?"}
-FIELDS = {"trial_id", "context_length", "depth_percent", "actual_depth_percent", "context",
+FIELDS = {"trial_id", "context_length", "requested_depth", "actual_depth", "context",
           "context_tokens", "messages", "needles", "prompt_sha256"}
 
 
@@ -53,7 +53,7 @@ def test_one_row_per_trial_with_the_fields(tmp_path: Path, capsys: pytest.Captur
     for row, trial in zip(rows, trials, strict=True):
         assert set(row) >= FIELDS
         assert row["context_length"] == trial.context_length
-        assert row["depth_percent"] == trial.depth_percent
+        assert row["requested_depth"] == trial.requested_depth
         assert row["model"] == "scripted/perfect" and row["tokenizer"] == "tiktoken:cl100k_base"
         # exact length, re-counted from scratch
         assert row["context_tokens"] == row["context_length"] == cl100k.count(row["context"])
@@ -90,7 +90,7 @@ def test_needle_offsets_and_depths(tmp_path: Path, capsys: pytest.CaptureFixture
         at = context.index(needle["text"])
         assert context.startswith(before)
         assert at - len(before) in (0, 1)  # the needle's token may carry its leading space
-        depth, actual = row["depth_percent"], row["actual_depth_percent"]
+        depth, actual = row["requested_depth"], row["actual_depth"]
         if depth == 0:
             assert at == 0 and actual == 0
         elif depth == 100:

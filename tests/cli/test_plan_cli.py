@@ -129,7 +129,7 @@ def test_lengths_beyond_the_context_window_are_refused(
     assert out == ""
     assert err.count("\n") == 1
     assert err.startswith("niah: error: grid.context_lengths: 2000 does not fit scripted/x")
-    assert "context_window 1000" in err
+    assert "context window of 1000" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["exp.yaml"]
     # max_tokens counts too: a prompt that fits alone but not with its answer
     tight = config(tmp_path, model={"id": "scripted/x", "context_window": 700},

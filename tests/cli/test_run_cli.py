@@ -13,7 +13,8 @@ import pytest
 import yaml
 
 from niah.cli.main import main
-from niah.store import LOCK_FILE, MANIFEST_FILE, RESULTS_FILE, load_rows
+from niah.results import MANIFEST_FILE, RESULTS_FILE, read_rows
+from niah.store import LOCK_FILE
 
 NEEDLE = {"text": "The special magic number is {value}.",
           "question": "What is the special magic number?"}
@@ -51,7 +52,7 @@ def config(tmp_path: Path, model: Any = "scripted/perfect", **run: Any) -> str:
 def test_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
     assert main(["run", config(tmp_path), "--out", str(out)]) == 0
-    rows = load_rows(out)
+    rows = read_rows(out)
     assert len(rows) == 6 and all(r.score == 1.0 for r in rows)
     assert not (out / LOCK_FILE).exists()
     manifest = json.loads((out / MANIFEST_FILE).read_text())
@@ -74,11 +75,11 @@ def test_default_out_resumes_and_fresh_starts_anew(tmp_path: Path) -> None:
     assert main(["run", cfg]) == 0
     assert main(["run", cfg]) == 0
     runs = list((tmp_path / "results" / "cli-test").iterdir())
-    assert len(runs) == 1 and len(load_rows(runs[0])) == 6
+    assert len(runs) == 1 and len(read_rows(runs[0])) == 6
     assert main(["run", cfg, "--fresh"]) == 0
     runs = sorted((tmp_path / "results" / "cli-test").iterdir())
     assert len(runs) == 2
-    assert all(r.cached for r in load_rows(runs[1]))  # the fresh run paid nothing
+    assert all(r.cached for r in read_rows(runs[1]))  # the fresh run paid nothing
 
 
 def test_several_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -86,7 +87,7 @@ def test_several_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     argv = ["run", config(tmp_path), "--out", str(out),
             "--model", "scripted/perfect", "--model", "scripted/other", "--lengths", "300"]
     assert main(argv) == 0
-    rows = load_rows(out)
+    rows = read_rows(out)
     assert sorted({r.model for r in rows}) == ["scripted/other", "scripted/perfect"]
     assert len(rows) == 6 and {r.context_length for r in rows} == {300}
     printed = capsys.readouterr().out
@@ -133,7 +134,7 @@ def test_a_failing_run_exits_1_and_keeps_its_rows(
     cfg = config(tmp_path, bad, concurrency=1, min_trials_before_abort=2)
     assert main(["run", cfg, "--out", str(out)]) == 1
     assert "niah: failed: scripted/bad: 2 of 2 trials failed" in capsys.readouterr().err
-    assert len(load_rows(out)) == 2 and not (out / LOCK_FILE).exists()
+    assert len(read_rows(out)) == 2 and not (out / LOCK_FILE).exists()
 
 
 def test_a_locked_directory_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -151,13 +152,13 @@ def test_rescore(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     before = (out / RESULTS_FILE).read_bytes()
     assert main(["rescore", str(out), "--scoring", "exact"]) == 0
     assert "6 scores changed" in capsys.readouterr().out
-    assert all(r.score == 0.0 and r.needles[0].found is False for r in load_rows(out))
+    assert all(r.score == 0.0 and r.needles[0].found is False for r in read_rows(out))
     assert (out / (RESULTS_FILE + ".bak")).read_bytes() == before
     manifest = json.loads((out / MANIFEST_FILE).read_text())
     assert manifest["config"]["scoring"]["kind"] == "exact"
     assert manifest["rescored"][0]["scoring"]["kind"] == "exact"
     assert main(["rescore", str(out), "--pattern", "magic number is {answer}"]) == 0
-    assert all(r.score == 1.0 for r in load_rows(out))
+    assert all(r.score == 1.0 for r in read_rows(out))
     assert main(["rescore", str(out)]) == 0  # the run's scorer is now the regex
     assert "0 scores changed" in capsys.readouterr().out
     assert not (out / LOCK_FILE).exists()
@@ -196,9 +197,9 @@ def test_ctrl_c_keeps_finished_rows_and_the_next_run_resumes(tmp_path: Path) -> 
     assert proc.returncode == 130, err
     assert "interrupted: finished rows are kept" in err
     assert not (out / LOCK_FILE).exists()
-    kept = load_rows(out)
+    kept = read_rows(out)
     assert 2 <= len(kept) < 6
     assert main(["run", cfg, "--out", str(out)]) == 0
-    rows = load_rows(out)
+    rows = read_rows(out)
     assert len(rows) == 6 and len({r.trial_id for r in rows}) == 6
     assert rows[: len(kept)] == kept

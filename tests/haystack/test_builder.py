@@ -83,7 +83,7 @@ def _check_exact(experiment: Any, tokenizer: Tokenizer) -> int:
                 trial,
                 needle,
             )
-            assert needle.depth_percent <= depth + 1e-9 or depth == 100
+            assert needle.actual_depth <= depth + 1e-9 or depth == 100
         checked += 1
     return checked
 
@@ -140,9 +140,9 @@ def test_depth_zero_and_hundred_are_the_ends() -> None:
     experiment = _experiment([1000], [0, 100])
     first, last = (build(experiment, t) for t in plan(experiment))
     assert first.context.startswith(first.needles[0].text)
-    assert first.needles[0].token_offset == 0 and first.actual_depth_percent == 0
+    assert first.needles[0].token_offset == 0 and first.actual_depth == 0
     assert last.context.rstrip().endswith(last.needles[0].text)
-    assert last.actual_depth_percent == 100
+    assert last.actual_depth == 100
 
 
 def test_needle_sits_at_a_sentence_start_near_the_depth() -> None:
@@ -153,7 +153,7 @@ def test_needle_sits_at_a_sentence_start_near_the_depth() -> None:
         at = bp.context.index(needle.text)
         assert bp.context[:at].rstrip()[-1] in ".!?\"'"
         # at or before the requested depth, by less than a couple of sentences
-        assert trial.depth_percent - 3 <= needle.depth_percent <= trial.depth_percent
+        assert trial.requested_depth - 3 <= needle.actual_depth <= trial.requested_depth
 
 
 def test_contexts_share_their_prefix_up_to_the_first_needle() -> None:

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from niah.cli.main import main
-from niah.rows import ResultRow
-from niah.store import LOCK_FILE, MANIFEST_FILE, RESULTS_FILE, load_rows
+from niah.results import MANIFEST_FILE, RESULTS_FILE, ResultRow, read_rows
+from niah.store import LOCK_FILE
 from tests.reliability import count_lines, niah_env, start_niah, write_config
 
 LENGTHS = [100, 200, 300, 400]
@@ -87,7 +87,7 @@ def complete_part(data: bytes) -> bytes:
 
 def by_trial(rows: list[ResultRow]) -> dict[str, tuple[object, ...]]:
     return {r.trial_id: (r.score, r.response, r.prompt_sha256, r.context_length,
-                         r.depth_percent, tuple(n.found for n in r.needles)) for r in rows}
+                         r.requested_depth, tuple(n.found for n in r.needles)) for r in rows}
 
 
 def test_sigkill_at_eleven_points_then_resume_matches_an_uninterrupted_run(
@@ -118,7 +118,7 @@ def test_sigkill_at_eleven_points_then_resume_matches_an_uninterrupted_run(
         killed_with_lock += (out / LOCK_FILE).exists()
         if (out / RESULTS_FILE).exists():
             snapshots.append((out / RESULTS_FILE).read_bytes())
-            stored = [r.trial_id for r in load_rows(out)]
+            stored = [r.trial_id for r in read_rows(out)]
             assert len(set(stored)) == len(stored)  # never a trial stored twice
     assert killed_with_lock >= 8  # most kills left a lock for the next session to recover
 
@@ -128,7 +128,7 @@ def test_sigkill_at_eleven_points_then_resume_matches_an_uninterrupted_run(
     final = (out / RESULTS_FILE).read_bytes()
     for snapshot in snapshots:  # append-only: no stored row was rewritten or reordered
         assert final.startswith(complete_part(snapshot))
-    rows = load_rows(out)
+    rows = read_rows(out)
     assert len(rows) == TRIALS and len({r.trial_id for r in rows}) == TRIALS
     assert not (out / LOCK_FILE).exists()
     assert len(json.loads((out / MANIFEST_FILE).read_text())["sessions"]) >= 11
@@ -136,7 +136,7 @@ def test_sigkill_at_eleven_points_then_resume_matches_an_uninterrupted_run(
     monkeypatch.setenv("NIAH_CACHE_DIR", str(tmp_path / "cache-whole"))
     whole = tmp_path / "whole"
     assert main([*args[:2], "--out", str(whole)]) == 0
-    expected = load_rows(whole)
+    expected = read_rows(whole)
     assert by_trial(rows) == by_trial(expected)
     assert 0 < sum(r.score or 0 for r in rows) < TRIALS  # scores really differ by trial
     assert time.monotonic() - started < 150  # bounded: 11 kills + 2 whole runs
@@ -157,15 +157,15 @@ def test_a_torn_last_line_is_dropped_with_a_warning_and_its_trial_runs_again(
     cfg, out = finished_run
     results = out / RESULTS_FILE
     lines = results.read_bytes().splitlines(keepends=True)
-    whole = load_rows(out)
+    whole = read_rows(out)
     torn = lines[-1][: len(lines[-1]) // 2]  # a crash in the middle of the last write
     results.write_bytes(b"".join(lines[:-1]) + torn)
     with caplog.at_level(logging.WARNING, logger="niah"):
-        assert len(load_rows(out)) == len(whole) - 1  # readers skip it too
+        assert len(read_rows(out)) == len(whole) - 1  # readers skip it too
         assert main(["run", str(cfg), "--out", str(out)]) == 0
     warned = [r.getMessage() for r in caplog.records if "torn" in r.getMessage()]
     assert any(f"line {len(lines)} is torn" in w and "will run again" in w for w in warned)
-    rows = load_rows(out)
+    rows = read_rows(out)
     assert [r.trial_id for r in rows] == [r.trial_id for r in whole]  # re-run, once
     assert rows[-1].score == whole[-1].score and rows[-1].response == whole[-1].response
     data = results.read_bytes()
@@ -183,7 +183,7 @@ def test_damage_before_the_last_line_stops_with_a_clear_error(
     results.write_bytes(b"".join(lines))
     before = results.read_bytes()
     capsys.readouterr()
-    assert main(["run", str(cfg), "--out", str(out)]) == 1
+    assert main(["run", str(cfg), "--out", str(out)]) == 2  # a damaged file is bad input
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "line 3 is not a valid result row" in err
     assert results.read_bytes() == before  # nothing dropped or rewritten

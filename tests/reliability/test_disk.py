@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 
 from niah.cli.main import main
-from niah.store import LOCK_FILE, MANIFEST_FILE, RESULTS_FILE, load_rows
+from niah.results import MANIFEST_FILE, RESULTS_FILE, read_rows
+from niah.store import LOCK_FILE
 from tests.reliability import count_lines, files_under, niah_env, start_niah, write_config
 
 PR_CAPBSET_DROP = 24
@@ -131,7 +132,7 @@ def test_a_read_only_results_file(
     assert snapshot(out) == before
     (out / RESULTS_FILE).chmod(0o644)
     assert main(["run", str(cfg), "--out", str(out)]) == 0  # writable again: it resumes
-    assert len(load_rows(out)) == TRIALS
+    assert len(read_rows(out)) == TRIALS
 
 
 def test_out_whose_parent_is_a_file(cfg: Path, tmp_path: Path,
@@ -225,10 +226,10 @@ def test_a_full_disk_stops_cleanly_and_keeps_every_finished_row(
     # every row the disk took is whole: at least the four written before it filled up
     # (rows are written in batches, so a batch that still fitted may hold one more)
     assert data.endswith(b"\n") and data.count(b"\n") >= 4
-    kept = load_rows(out)
+    kept = read_rows(out)
     assert len(kept) == data.count(b"\n") and not (out / LOCK_FILE).exists()
     assert main(["run", str(cfg), "--out", str(out)]) == 0  # space again: it resumes
-    rows = load_rows(out)
+    rows = read_rows(out)
     assert len(rows) == TRIALS and len({r.trial_id for r in rows}) == TRIALS
     assert rows[: len(kept)] == kept
 

@@ -17,9 +17,8 @@ import pytest
 from niah import runner as runner_module
 from niah.cli.main import main
 from niah.config import load_experiment
-from niah.rows import ResultRow
-from niah.runner import run
-from niah.store import load_rows
+from niah.results import ResultRow, read_rows
+from niah.runner import RunFailed, run
 from tests.fakes.openai_server import FAULT_KINDS, FakeOpenAIServer, FaultConfig, Style
 from tests.reliability import experiment_data, write_config
 
@@ -100,7 +99,7 @@ def test_a_30_percent_fault_sweep_completes_with_exact_accounting(
 ) -> None:
     with FakeOpenAIServer(faults(seed=seed), style=style) as server:
         exp = load_experiment(sweep_data(server, model_id))
-        rows = load_rows(run(exp, tmp_path / "out"))
+        rows = read_rows(run(exp, tmp_path / "out"))
         stats = server.stats
     assert len(rows) == 30  # rows == trials: nothing lost
     assert all(stats[k] >= 1 for k in FAULT_KINDS)  # every kind was injected
@@ -116,7 +115,7 @@ def test_permanent_errors_keep_their_status(tmp_path: Path, sleeps: list[float])
     with FakeOpenAIServer(faults(rate=0.0, script=["context_length", "unauthorized"])) as srv:
         data = sweep_data(srv, "openai/gpt-fake", concurrency=1)
         data["grid"] = {"context_lengths": [100], "depth_percents": [0, 50, 100]}
-        rows = load_rows(run(load_experiment(data), tmp_path / "out"))
+        rows = read_rows(run(load_experiment(data), tmp_path / "out"))
         assert srv.stats["requests"] == 3
     errors = [r.error for r in rows if r.error]
     assert [(e.kind, e.status) for e in errors] == [("context_length_exceeded", 400), ("auth", 401)]
@@ -135,7 +134,9 @@ def test_a_server_that_always_fails_is_retried_exactly_max_retries_times(
     with FakeOpenAIServer(faults(rate=1.0, kinds=kinds, script=[]), style=style) as server:
         data = sweep_data(server, model_id, max_retries=3, max_error_rate=1.0)
         data["grid"] = {"context_lengths": [100], "depth_percents": [0, 50, 100]}
-        rows = load_rows(run(load_experiment(data), tmp_path / "out"))
+        with pytest.raises(RunFailed, match="every trial failed"):
+            run(load_experiment(data), tmp_path / "out")
+        rows = read_rows(tmp_path / "out")
         stats = server.stats
     assert len(rows) == 3 and stats["requests"] == 3 * 4 and stats["ok"] == 0
     assert all(r.attempts == 4 and r.error and r.error.kind in TRANSIENT_ERROR_KINDS
@@ -158,11 +159,12 @@ def test_the_cli_survives_a_sweep_and_a_rerun_sends_nothing(
         assert server.stats["requests"] == sent
         stats = server.stats
     assert (out / "results.jsonl").read_bytes() == first
-    rows = load_rows(out)
+    rows = read_rows(out)
     assert len(rows) == 30
     tally = account(rows, stats, MAX_RETRIES)
     printed = capsys.readouterr()
     assert "openai-compatible/fake" in printed.out  # the summary's model column
-    errors = next(x for x in printed.out.splitlines() if x.split("│")[1:2] == [" errors "])
+    errors = next(x for x in printed.out.splitlines()
+                  if [c.strip() for c in x.split("│")[1:2]] == ["errors"])
     assert errors.split("│")[2].strip() == str(tally["error_rows"])  # the "errors" row
     assert "Traceback" not in printed.err

@@ -18,7 +18,7 @@ from niah.backends import registry
 from niah.backends.base import Backend, Completion, Request
 from niah.cli.main import main
 from niah.errors import PermanentModelError
-from niah.store import load_rows
+from niah.results import read_rows
 from tests.reliability import write_config
 
 SCRIPT = "<script>document.title='PWNED'</script>"
@@ -50,9 +50,10 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         models = [{"id": "scripted/markup", "options": {"reply": HOSTILE}}, "hostile/errors"]
         cfg = write_config(tmp_path, models, max_error_rate=1.0)
         out = tmp_path / "out"
-        assert main(["run", str(cfg), "--out", str(out)]) == 0
+        # hostile/errors fails every trial, so the run fails (exit 1); its rows are kept
+        assert main(["run", str(cfg), "--out", str(out)]) == 1
         assert main(["report", str(out), "--title", TITLE]) == 0
-    rows = load_rows(out)
+    rows = read_rows(out)
     assert {r.response for r in rows if r.model == "scripted/markup"} == {HOSTILE}
     assert all(r.error and HOSTILE in r.error.message for r in rows if r.model == "hostile/errors")
     return out / "report"

@@ -19,8 +19,9 @@ import pytest
 from niah.cli.main import main
 from niah.config import load_experiment
 from niah.errors import LockedError
+from niah.results import MANIFEST_FILE, read_rows
 from niah.runner import run
-from niah.store import LOCK_FILE, MANIFEST_FILE, load_rows
+from niah.store import LOCK_FILE
 from tests.reliability import niah_env, start_niah, write_config
 
 TRIALS = 6
@@ -80,11 +81,11 @@ def test_a_second_run_is_refused_while_the_first_is_alive(
         first.send_signal(signal.SIGINT)  # Ctrl-C: keeps its rows, frees the lock
         first.communicate(timeout=30)
     assert first.returncode == 130 and not (out / LOCK_FILE).exists()
-    kept = load_rows(out)
+    kept = read_rows(out)
     assert len(kept) < TRIALS
     fast = "model=[{id: scripted/slow, options: {latency_s: 0}}]"
     assert main(["run", str(cfg), "--out", str(out), "--set", fast]) == 0
-    rows = load_rows(out)
+    rows = read_rows(out)
     assert len(rows) == TRIALS and len({r.trial_id for r in rows}) == TRIALS
     assert rows[: len(kept)] == kept
 
@@ -101,7 +102,7 @@ def test_a_stale_lock_of_a_dead_process_is_recovered_with_a_message(
     with caplog.at_level(logging.WARNING, logger="niah"):
         assert main(["run", str(cfg), "--out", str(out), "--set", fast]) == 0
     assert f"stale lock of dead pid {pid} recovered" in caplog.text
-    assert len(load_rows(out)) == TRIALS and not (out / LOCK_FILE).exists()
+    assert len(read_rows(out)) == TRIALS and not (out / LOCK_FILE).exists()
 
 
 def test_an_empty_lock_left_by_a_crash_is_recovered_once_old(
@@ -121,7 +122,7 @@ def test_an_empty_lock_left_by_a_crash_is_recovered_once_old(
     with caplog.at_level(logging.WARNING, logger="niah"):
         assert main(["run", str(cfg), "--out", str(out), "--set", fast]) == 0
     assert "unreadable lock file removed" in caplog.text
-    assert len(load_rows(out)) == TRIALS
+    assert len(read_rows(out)) == TRIALS
 
 
 def test_a_lock_held_on_another_host_is_never_broken(

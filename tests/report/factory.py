@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from niah.rows import ErrorInfo, NeedleResult, ResultRow, UsageInfo
+from niah.results import ErrorInfo, NeedleResult, ResultRow, UsageInfo
 
 HOSTILE = (
     "<script>document.title='PWNED'</script>",
@@ -38,12 +38,12 @@ def make_row(
         context_length=length,
         context_tokens=length,
         prompt_tokens=length + 50,
-        depth_percent=depth,
-        actual_depth_percent=depth,
+        requested_depth=depth,
+        actual_depth=depth,
         repeat=repeat,
         needles=[
             NeedleResult(text=f"The magic number is {k}.", answer=str(k),
-                         token_offset=int(length * depth / 100), depth_percent=depth,
+                         token_offset=int(length * depth / 100), actual_depth=depth,
                          found=None if error else k < found)
             for k in range(needles)
         ],

@@ -1,0 +1,98 @@
+"""One trial's exchange with a model, as plain functions: the request it sends and the
+row its answer (or failure) becomes.
+
+The runner only schedules; ``--dry-run``, pricing and ``rescore`` call the same
+functions, so a request, a cost or a score is derived one way everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from niah._version import __version__
+from niah.backends.base import Completion, Message, Request
+from niah.config import Experiment, ModelSpec
+from niah.errors import ConfigError
+from niah.plan import Trial
+from niah.pricing import cost, price_for
+from niah.prompt import BuiltPrompt
+from niah.results import ErrorInfo, NeedleResult, ResultRow, UsageInfo
+from niah.scoring import grade
+from niah.store import utc_now
+from niah.tokenizers import Tokenizer
+
+
+def make_request(experiment: Experiment, bp: BuiltPrompt) -> Request:
+    """The request for one built prompt (the same for every model of the experiment)."""
+    run = experiment.run
+    return Request(
+        messages=[Message.model_validate(m) for m in bp.messages],
+        max_tokens=run.max_tokens, temperature=run.temperature,
+        seed=experiment.seed, prompt_tokens=bp.prompt_tokens,
+    )
+
+
+def estimated_cost(experiment: Experiment, spec: ModelSpec, prompt_tokens: int) -> float | None:
+    """Upper bound of one request's cost: every answer uses ``run.max_tokens``."""
+    price = price_for(spec, experiment.pricing, prompt_tokens)
+    return cost(price, prompt_tokens, experiment.run.max_tokens)
+
+
+def make_row(
+    experiment: Experiment, spec: ModelSpec, tokenizer: Tokenizer, trial: Trial,
+    bp: BuiltPrompt, completion: Completion | None, error: ErrorInfo | None,
+    attempts: int, cached: bool,
+) -> ResultRow:
+    """The result row of one trial: scored, an answer error, or an API error."""
+    hits: list[bool | None] = [None] * len(bp.needles)
+    row_score: float | None = None
+    usage = UsageInfo()
+    row_cost: float | None = None
+    extra: dict[str, Any] = {"question": bp.question}
+    if completion is not None:
+        graded = grade(bp.needles, completion.text, completion.finish_reason, experiment.scoring)
+        row_score, hits, error = graded.score, graded.hits, graded.error
+        usage = UsageInfo(**completion.usage.model_dump())
+        prompt = usage.prompt_tokens if usage.prompt_tokens is not None else bp.prompt_tokens
+        output = usage.completion_tokens
+        if output is None:
+            output = tokenizer.count(completion.text)
+        price = price_for(spec, experiment.pricing, prompt)
+        row_cost = cost(price, prompt, output, usage.cached_tokens or 0)
+        if completion.provider_id:
+            extra["provider_id"] = completion.provider_id
+        if completion.raw:
+            extra["raw"] = completion.raw
+    return ResultRow(
+        trial_id=trial.trial_id, experiment=experiment.name, model=spec.id,
+        context_length=trial.context_length, context_tokens=bp.context_tokens,
+        prompt_tokens=bp.prompt_tokens, prompt_tokens_reported=usage.prompt_tokens,
+        requested_depth=trial.requested_depth, actual_depth=bp.actual_depth,
+        repeat=trial.repeat,
+        needles=[
+            NeedleResult(text=n.text, answer=n.answer, key=n.key, token_offset=n.token_offset,
+                         actual_depth=n.actual_depth, found=hit, distractor=n.distractor)
+            for n, hit in zip(bp.needles, hits, strict=True)
+        ],
+        response=completion.text if completion is not None else None,
+        score=row_score, error=error,
+        latency_s=completion.latency_s if completion is not None else None,
+        usage=usage, cost_usd=row_cost,
+        finish_reason=completion.finish_reason if completion is not None else None,
+        attempts=attempts, cached=cached, seed=trial.seed,
+        prompt_sha256=bp.prompt_sha256, niah_version=__version__,
+        timestamp=utc_now().isoformat(timespec="milliseconds"), extra=extra,
+    )
+
+
+def check_window(spec: ModelSpec, window: int | None, context_length: int,
+                 prompt_tokens: int, max_tokens: int) -> None:
+    """Refuse a length whose prompt plus answer cannot fit the model's window (the one
+    check behind ``plan``, ``--dry-run`` and ``run``)."""
+    if window is not None and prompt_tokens + max_tokens > window:
+        raise ConfigError(
+            "grid.context_lengths",
+            f"{context_length} does not fit {spec.id}: its prompt is {prompt_tokens} "
+            f"tokens + run.max_tokens {max_tokens} > its context window of {window} "
+            "(set model.context_window if that is wrong)",
+        )

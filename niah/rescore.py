@@ -1,0 +1,110 @@
+"""Rescoring: score stored responses again, without calling any model.
+
+Scoring is a pure function of (needles, response, spec), so a run's rows can be
+rescored at any time. The rows are rewritten whole (temp file, fsync, rename) under
+the run's lock; the previous file is kept as ``results.jsonl.bak`` and the manifest
+records the scorer.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from niah.atomic import write_text
+from niah.config import ScoringSpec, config_error
+from niah.errors import StoreError
+from niah.results import (
+    ANSWER_ERRORS,
+    MANIFEST_FILE,
+    ResultRow,
+    manifest_text,
+    read_manifest,
+    read_rows,
+    results_file,
+    rows_text,
+)
+from niah.scoring import check_spec, score_row
+from niah.store import RunLock, utc_now
+
+BACKUP_SUFFIX = ".bak"
+
+
+def scoring_spec(run_dir: Path, kind: str | None, pattern: str | None) -> ScoringSpec:
+    """The scorer asked for, else the one the run was made with."""
+    manifest = read_manifest(run_dir)
+    saved = (manifest.config.get("scoring") if manifest else None) or {}
+    data: dict[str, Any] = dict(saved) if kind is None and pattern is None else {}
+    if kind is not None:
+        data["kind"] = kind
+    if pattern is not None:
+        data["pattern"] = pattern
+        data.setdefault("kind", "regex")
+    try:
+        spec = ScoringSpec.model_validate(data)
+    except ValidationError as exc:
+        raise config_error(exc, prefix="scoring.") from None
+    check_spec(spec)
+    return spec
+
+
+def rescore_rows(rows: list[ResultRow], spec: ScoringSpec) -> tuple[list[ResultRow], int]:
+    """Rows with fresh scores (API error rows untouched), and how many scores changed.
+
+    A truncated or empty answer is scored again too: a scorer that now finds the
+    answer in a cut-off reply turns the error row into a scored row, and back.
+    """
+    out: list[ResultRow] = []
+    changed = 0
+    for row in rows:
+        answer_error = row.error is not None and row.error.kind in ANSWER_ERRORS
+        if row.response is None or (row.error is not None and not answer_error):
+            out.append(row)
+            continue
+        new = score_row(row, row.response, row.finish_reason, spec)
+        changed += new.score != row.score
+        out.append(new)
+    return out, changed
+
+
+def _replace_keeping_backup(results: Path, text: str) -> None:
+    tmp = results.with_name(f".{results.name}.{os.getpid()}.tmp")
+    backup = results.with_name(results.name + BACKUP_SUFFIX)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        backup.unlink(missing_ok=True)
+        try:
+            os.link(results, backup)  # the old file stays whole under both names
+        except OSError:
+            shutil.copy2(results, backup)
+        os.replace(tmp, results)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StoreError(f"{results}: cannot rewrite ({exc.strerror or exc})") from exc
+
+
+def rescore_run(run_dir: Path, spec: ScoringSpec) -> tuple[int, int]:
+    """Rescore ``run_dir`` in place under its lock; (rows, rows whose score changed)."""
+    results = results_file(run_dir)
+    lock = RunLock(run_dir)
+    lock.acquire()
+    try:
+        rows, changed = rescore_rows(read_rows(run_dir), spec)
+        _replace_keeping_backup(results, rows_text(rows))
+        manifest = read_manifest(run_dir)
+        if manifest is not None:
+            manifest.config["scoring"] = spec.model_dump(mode="json")
+            manifest.rescored.append(
+                {"at": utc_now().isoformat(timespec="seconds"), "scoring": spec.model_dump()}
+            )
+            write_text(run_dir / MANIFEST_FILE, manifest_text(manifest))
+    finally:
+        lock.release()
+    return len(rows), changed
