@@ -7,7 +7,7 @@ import pytest
 from niah.config import ScoringSpec
 from niah.errors import ConfigError
 from niah.results import NeedleResult
-from niah.scoring import check_spec, contains, exact, normalize, regex, score
+from niah.scoring import check_spec, contains, exact, grade, normalize, regex, score
 
 CONTAINS = ScoringSpec()
 
@@ -123,3 +123,54 @@ def test_score_takes_stored_needles_too() -> None:
 
 def test_normalize() -> None:
     assert normalize("  Hello,\tWORLD!  7,392,841 ") == "hello world 7392841"
+
+
+def test_a_response_is_normalised_once_however_many_needles(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Scoring is linear in needles: the response is not re-normalised per needle."""
+    import niah.scoring as scoring
+
+    texts: list[int] = []
+    real = scoring._variants
+
+    def counting(text: str) -> set[str]:
+        texts.append(len(text))
+        return real(text)
+
+    monkeypatch.setattr(scoring, "_variants", counting)
+    needles = [N(str(1_000_000 + 7 * i)) for i in range(1000)]
+    response = " ".join(n.answer for n in needles[::2]) * 3
+    value, hits = score(needles, response, CONTAINS)
+    assert value == 0.5 and hits == [i % 2 == 0 for i in range(1000)]
+    assert texts.count(len(response)) == 1  # once for the response, once per short answer
+    assert len(texts) == 1001
+
+
+@pytest.mark.parametrize(
+    ("text", "reason", "kind", "value"),
+    [
+        ("", "stop", "empty", None),
+        ("   \n", "length", "empty", None),
+        ("The special magic number is", "length", "truncated", None),
+        ("The special magic number is", "max_tokens", "truncated", None),
+        ("The special magic number is", "MAX_TOKENS", "truncated", None),
+        ("The special magic number is 42 and", "length", None, 1.0),  # cut, but it is there
+        ("The special magic number is", "stop", None, 0.0),  # a real miss
+        ("The special magic number is", None, None, 0.0),
+    ],
+)
+def test_grade_tells_a_miss_from_a_reply_without_an_answer(
+    text: str, reason: str | None, kind: str | None, value: float | None
+) -> None:
+    graded = grade([N("42")], text, reason, CONTAINS)
+    assert graded.score == value
+    assert (graded.error.kind if graded.error else None) == kind
+    if kind == "truncated":
+        assert "raise run.max_tokens" in graded.error.message  # type: ignore[union-attr]
+
+
+def test_a_cut_reply_with_some_of_many_answers_is_truncated_keeping_its_hits() -> None:
+    graded = grade([N("11"), N("22"), N("33")], "I saw 11 and 33 and", "length", CONTAINS)
+    assert graded.score is None and graded.error is not None
+    assert graded.error.kind == "truncated" and graded.hits == [True, False, True]

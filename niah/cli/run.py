@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     summary(experiment, run_dir, out, err)
     if failed is not None:
         for message in failed.failures.values():
-            err.print(f"niah: failed: {one_line(message)}")
+            err.print(f"niah: failed: {one_line(message)}", soft_wrap=True)
         return 1
     return 0
 
@@ -118,11 +118,12 @@ def summary(experiment: Experiment, run_dir: Path, out: Console, err: Console) -
     manifest = read_manifest(run_dir)
     for model in wanted:
         for kind in errors_by_kind(rows, model):
-            err.print(f"{model}: {kind.kind}: {kind.count} (e.g. {one_line(kind.example)})")
+            err.print(f"{model}: {kind.kind}: {kind.count} (e.g. {one_line(kind.example)})",
+                      soft_wrap=True)
         tokenizer = manifest.tokenizer_of(model) if manifest else None
         mismatch = token_mismatch(rows, model, tokenizer)
         if mismatch is not None:
-            err.print(f"warning: {mismatch.message()}")
+            err.print(f"warning: {mismatch.message()}", soft_wrap=True)
 
 
 def total_cost(rows: list[ResultRow]) -> float | None:
