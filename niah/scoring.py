@@ -63,8 +63,10 @@ class Response:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        self.variants = {v for v in _variants(text)}
+        self.variants = _variants(text)
         self.padded = [f" {r} " for r in self.variants]
+        self.words = set().union(*(v.split(" ") for v in self.variants))
+        """A one-word answer is found by a set lookup instead of a scan of the reply."""
 
 
 def _as_response(response: str | Response) -> Response:
@@ -74,8 +76,9 @@ def _as_response(response: str | Response) -> Response:
 def contains(answer: str, response: str | Response) -> bool:
     """True when the normalised answer appears in the response as whole words."""
     answers = {a for a in _variants(answer) if a}
-    padded = _as_response(response).padded
-    return any(f" {a} " in r for a in answers for r in padded)
+    reply = _as_response(response)
+    return any(a in reply.words if " " not in a else any(f" {a} " in r for r in reply.padded)
+               for a in answers)
 
 
 def exact(answer: str, response: str | Response) -> bool:
