@@ -32,12 +32,6 @@ def make_request(experiment: Experiment, bp: BuiltPrompt) -> Request:
     )
 
 
-def estimated_cost(experiment: Experiment, spec: ModelSpec, prompt_tokens: int) -> float | None:
-    """Upper bound of one request's cost: every answer uses ``run.max_tokens``."""
-    price = price_for(spec, experiment.pricing, prompt_tokens)
-    return cost(price, prompt_tokens, experiment.run.max_tokens)
-
-
 def make_row(
     experiment: Experiment, spec: ModelSpec, tokenizer: Tokenizer, trial: Trial,
     bp: BuiltPrompt, completion: Completion | None, error: ErrorInfo | None,

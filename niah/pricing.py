@@ -111,6 +111,12 @@ def cost(price: Price | None, prompt_tokens: int, completion_tokens: int,
     return (total + completion_tokens * price.output) / 1e6
 
 
+def estimated_cost(experiment: Experiment, spec: ModelSpec, prompt_tokens: int) -> float | None:
+    """Upper bound of one request's cost: its answer uses all of ``run.max_tokens``."""
+    price = price_for(spec, experiment.pricing, prompt_tokens)
+    return cost(price, prompt_tokens, experiment.run.max_tokens)
+
+
 class _Builder(Protocol):
     model: ModelSpec
 
@@ -150,7 +156,7 @@ def estimate(
             sizes[trial.context_length] = builder.build(trial).prompt_tokens
         size = sizes[trial.context_length]
         prompt_total += size
-        one = cost(price_for(spec, experiment.pricing, size), size, max_tokens)
+        one = estimated_cost(experiment, spec, size)
         cost_total = None if one is None or cost_total is None else cost_total + one
     return Estimate(
         model=spec.id, trials=len(trials), prompt_tokens=prompt_total,

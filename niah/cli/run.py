@@ -15,8 +15,9 @@ from niah.cache import ResponseCache, request_key
 from niah.checks import errors_by_kind, token_mismatch
 from niah.cli.common import add_experiment_args, console, experiment_from_args, one_line
 from niah.config import Experiment
-from niah.exchange import check_window, estimated_cost, make_request
+from niah.exchange import check_window, make_request
 from niah.plan import plan, prefix_order
+from niah.pricing import estimated_cost
 from niah.progress import RichProgress, human_tokens, money
 from niah.results import ANSWER_ERRORS, RESULTS_FILE, ResultRow, read_manifest, read_rows
 from niah.runner import RunFailed, default_builder, stored_trials
