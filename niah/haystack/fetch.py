@@ -72,7 +72,7 @@ class RemoteFile:
 
 
 @dataclass(frozen=True)
-class Corpus:
+class RemoteCorpus:
     """A named corpus and the files that make it complete."""
 
     name: str
@@ -113,21 +113,21 @@ def strip_gutenberg(data: bytes, url: str) -> bytes:
     return text.encode("utf-8")
 
 
-def resolve(name: str) -> Corpus:
+def resolve(name: str) -> RemoteCorpus:
     """The corpus called ``name``; an unknown name lists the known ones."""
     if name == "paul-graham":
         files = tuple(
             RemoteFile(f"{essay}.txt", _GITHUB, f"{_PG_PATH}{essay}.txt")
             for essay in PAUL_GRAHAM_ESSAYS
         )
-        return Corpus(name, "paul-graham", KNOWN[name], files)
+        return RemoteCorpus(name, "paul-graham", KNOWN[name], files)
     match = _GUTENBERG_NAME.fullmatch(name)
     if match and int(match.group(1)) > 0:
         book = int(match.group(1))
         path = f"/cache/epub/{book}/pg{book}.txt"
         remote = RemoteFile(f"pg{book}.txt", _GUTENBERG, path, strip_gutenberg)
         title = f"Project Gutenberg ebook {book}"
-        return Corpus(f"gutenberg:{book}", f"gutenberg-{book}", title, (remote,))
+        return RemoteCorpus(f"gutenberg:{book}", f"gutenberg-{book}", title, (remote,))
     raise UserError(f"unknown corpus {name!r}: known corpora are {', '.join(KNOWN)}")
 
 
