@@ -126,6 +126,8 @@ class Manifest(BaseModel):
     """Hash of everything that shapes the prompts; a resume must match it."""
     started_at: str
     config: dict[str, Any] = Field(default_factory=dict)
+    config_dir: str | None = None
+    """Absolute folder the config's relative paths resolved against (``niah prompt``)."""
     models: list[dict[str, Any]] = Field(default_factory=list)
     """Per model: id, backend facts (no secrets), tokenizer name."""
     host: dict[str, Any] = Field(default_factory=dict)

@@ -240,7 +240,8 @@ class RunStore:
         manifest = Manifest(
             niah_version=__version__, experiment=experiment.name, fingerprint=fingerprint,
             started_at=old.started_at if old else now,
-            config=experiment.model_dump(mode="json"), models=models, host=host_info(),
+            config=experiment.model_dump(mode="json"),
+            config_dir=str(Path(experiment.base_dir).resolve()), models=models, host=host_info(),
             sessions=sessions, warnings=warnings_said(),
             rescored=old.rescored if old else [],
         )
