@@ -41,3 +41,17 @@ def test_formats() -> None:
         "999", "1K", "1.5K", "128K", "2M"
     ]
     assert [money(x) for x in (None, 0.0, 0.01234, 12.5)] == ["$?", "$0", "$0.0123", "$12.50"]
+
+
+def test_the_bar_advances_by_context_tokens_so_the_eta_follows_the_work() -> None:
+    """A 4K trial is 4x the work of a 1K one: the bar (and rich's ETA) weighs it so."""
+    bar = RichProgress(Console(file=io.StringIO(), force_terminal=False))
+    with bar:
+        bar.start("m", total=3, done=1, work_total=6000, work_done=1000)
+        task = bar._bar.tasks[0]
+        assert (task.total, task.completed, task.fields["trials"]) == (6000, 1000, "1/3")
+        bar.advance("m", row(context_length=4000))
+        assert (task.completed, task.fields["trials"]) == (5000, "2/3")
+        bar.start("n", total=2, done=0)  # no weights given: trials are the unit
+        bar.advance("n", row())
+        assert (bar._bar.tasks[1].completed, bar._bar.tasks[1].total) == (1, 2)
