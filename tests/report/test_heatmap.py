@@ -13,11 +13,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from niah.analysis import rows_frame
+from niah.report.cells import ERROR_COLOR, MARK_COLOR, MARK_SIZE
 from niah.report.heatmap import (
     CMAP,
-    ERROR_COLOR,
-    MARK_COLOR,
-    MARK_SIZE,
     depth_labels,
     human_tokens,
     length_labels,
