@@ -9,17 +9,15 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pandas as pd
 
 from niah.checks import TokenMismatch, token_mismatch
-from niah.config import ModelSpec
 from niah.errors import UserError
+from niah.lengths import LengthBasis, length_basis
 from niah.results import ANSWER_ERRORS, ResultRow, read_manifest, read_rows, results_file
-from niah.tokenizers import openai_encoding
 
 GridValue = Literal["score", "errors", "unanswered", "trials"]
 
@@ -253,70 +251,6 @@ def _nan(x: float | None) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-LengthKind = Literal["exact", "approximate", "estimated", "unknown"]
-
-
-@dataclass(frozen=True)
-class LengthBasis:
-    """What one model's context lengths were counted in, and whether that is its own."""
-
-    kind: LengthKind
-    tokenizer: str | None
-    """As the manifest names it (``tiktoken:cl100k_base``, ``hf:PATH``); None if unrecorded."""
-
-    @property
-    def unit(self) -> str:
-        """A short name: ``cl100k_base``, ``hf:Llama-3/tokenizer.json``, ``llamacpp:x.gguf``."""
-        kind, _, arg = (self.tokenizer or "").partition(":")
-        if kind == "tiktoken":
-            return arg
-        if kind == "hf":
-            return f"hf:{Path(Path(arg).parent.name, Path(arg).name).as_posix()}"
-        return self.tokenizer or "unrecorded"
-
-    def caption(self) -> str | None:
-        """Words for a title when the lengths are not the model's own tokens, else None."""
-        if self.kind == "approximate":
-            return f"lengths in {self.unit} tokens (approximate for this model)"
-        if self.kind == "estimated":
-            return "lengths as imported (estimated, not counted by niah)"
-        if self.kind == "unknown":
-            return "lengths in tokens of an unrecorded tokenizer"
-        return None
-
-
-def length_basis(model: str, tokenizer: str | None, estimated: bool = False) -> LengthBasis:
-    """Whether ``model``'s lengths, counted in ``tokenizer``, are in the model's own tokens.
-
-    The one rule, first match wins:
-
-    - ``estimated`` (imported rows whose token counts niah never measured): estimated.
-    - no tokenizer recorded (no manifest, or a model it does not list): unknown.
-    - ``hf:`` and ``llamacpp:`` tokenizers: exact. ``auto`` gives a ``llamacpp/`` model
-      its GGUF's own vocabulary and never picks ``hf:``, so either is the model's own
-      or one the user chose for it (``niah.checks.token_mismatch`` catches a bad choice).
-    - ``openai/`` models: exact in the tiktoken encoding of that model (o200k for the
-      GPT-4o, 4.1, 5 and o-series families, cl100k before), approximate in any other.
-    - ``scripted/`` models: exact (no real model: the lengths are what niah counted).
-    - anything else (``anthropic/`` and ``gemini/`` counted in cl100k because their
-      tokenizers are not published, ``openai-compatible/`` without its own
-      tokenizer): approximate.
-    """
-    if estimated:
-        return LengthBasis("estimated", tokenizer)
-    if not tokenizer:
-        return LengthBasis("unknown", None)
-    kind, _, encoding = tokenizer.partition(":")
-    spec = ModelSpec.model_construct(id=model if "/" in model else f"/{model}")
-    if kind in ("hf", "llamacpp"):
-        exact = True
-    elif spec.provider == "openai":
-        exact = kind == "tiktoken" and encoding == openai_encoding(spec.name)
-    else:
-        exact = spec.provider == "scripted"
-    return LengthBasis("exact" if exact else "approximate", tokenizer)
-
-
 def basis_of(df: pd.DataFrame, model: str | None = None) -> LengthBasis:
     """``length_basis`` of one model of a results frame (its rows' tokenizer and extras)."""
     _, sub = select(df, model)
@@ -393,6 +327,9 @@ def summarize(df: pd.DataFrame, threshold: float = 0.85) -> pd.DataFrame:
     out = pd.DataFrame.from_records(records)
     if len(out):
         out["effective_context_length"] = out["effective_context_length"].astype("Int64")
+        for column in ("tokenizer", "token_mismatch"):  # None stays None, not a string NaN
+            out[column] = pd.Series([x if isinstance(x, str) else None for x in out[column]],
+                                    dtype=object, index=out.index)
     return out
 
 

@@ -128,3 +128,26 @@ def quickstart_rows(model: str = "openai/gpt-4o") -> list[ResultRow]:
         make_row(4000, 0, 0.0, model=model),
         make_row(4000, 50, 1.0, model=model),
     ]
+
+
+def answer_error_rows(model: str = "anthropic/claude-3-5-sonnet") -> list[ResultRow]:
+    """A 2x3 grid (0/50% x 1K/2K/4K) with every mix of answer errors and API errors.
+
+    (0%, 1K) truncated + empty: unanswered; (50%, 1K) score 1 + truncated;
+    (0%, 2K) API error + truncated; (50%, 2K) two API errors; (0%, 4K) score 0;
+    (50%, 4K) score 1 + API error. 11 trials: 3 scored (recall 2/3), 4 API errors,
+    4 unanswered.
+    """
+    return [
+        make_row(1000, 0, model=model, error="truncated"),
+        make_row(1000, 0, model=model, error="empty", repeat=1),
+        make_row(1000, 50, 1.0, model=model),
+        make_row(1000, 50, model=model, error="truncated", repeat=1),
+        make_row(2000, 0, model=model, error=True),
+        make_row(2000, 0, model=model, error="truncated", repeat=1),
+        make_row(2000, 50, model=model, error=True),
+        make_row(2000, 50, model=model, error=True, repeat=1),
+        make_row(4000, 0, 0.0, model=model),
+        make_row(4000, 50, 1.0, model=model),
+        make_row(4000, 50, model=model, error=True, repeat=1),
+    ]
