@@ -173,9 +173,9 @@ def _recall_text(sub: pd.DataFrame) -> str:
     unanswered = int(sub["error_kind"].isin(ANSWER_ERRORS).sum())
     errors = int(sub["error"].notna().sum()) - unanswered
     recall = f"recall {scored['score'].mean():.1%}" if len(scored) else "nothing scored"
-    parts = [recall, f"{len(sub)} trials"]
+    parts = [recall, f"{len(sub)} trial{'s' * (len(sub) != 1)}"]
     if errors:
-        parts.append(f"{errors} API errors")
+        parts.append(f"{errors} API error{'s' * (errors != 1)}")
     if unanswered:
         parts.append(f"{unanswered} unanswered")
     return " · ".join(parts)

@@ -176,6 +176,8 @@ def _response(text: Any) -> str:
     if text is None or (isinstance(text, float) and math.isnan(text)):
         return '<span class="note">(no response)</span>'
     text = str(text)
+    if not text:
+        return '<span class="note">(empty reply)</span>'
     extra = ""
     if len(text) > MAX_RESPONSE_CHARS:
         extra = f'<span class="note"> … ({len(text) - MAX_RESPONSE_CHARS:,} more characters)</span>'

@@ -315,7 +315,7 @@ def test_title_says_when_lengths_are_not_the_models_own_tokens(
     lines = ax.get_title().splitlines()
     assert lines[0] == model
     assert lines[1:-1] == ([caption] if caption else [])
-    assert lines[-1] == "recall 100.0% · 1 trials"
+    assert lines[-1] == "recall 100.0% · 1 trial"
 
 
 def test_comparison_panel_titles_carry_the_length_caption() -> None:
@@ -325,6 +325,6 @@ def test_comparison_panel_titles_carry_the_length_caption() -> None:
     fig = plot_comparison(df)
     render(fig)
     claude, gpt = (ax.get_title(loc="left") for ax in heatmap_axes(fig))
-    assert claude == (f"{CLAUDE}  ·  recall 100.0% · 1 trials\n"
+    assert claude == (f"{CLAUDE}  ·  recall 100.0% · 1 trial\n"
                       "lengths in cl100k_base tokens (approximate for this model)")
-    assert gpt == "openai/gpt-4o  ·  recall 100.0% · 1 trials"
+    assert gpt == "openai/gpt-4o  ·  recall 100.0% · 1 trial"
