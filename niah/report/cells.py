@@ -37,6 +37,7 @@ API_EVERY = "API error (every trial)"
 API_SOME = "API error (some trials)"
 UNANSWERED_EVERY = "no answer: truncated/empty (every trial)"
 UNANSWERED_SOME = "no answer: truncated/empty (some trials)"
+LEGEND_ORDER = (API_EVERY, API_SOME, UNANSWERED_EVERY, UNANSWERED_SOME)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,14 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from niah.analysis import basis_of, grid, recall_by, select, series_labels
-from niah.report.cells import ERROR_COLOR, CellKinds, draw_cells, figure_of, legend_handles
+from niah.report.cells import (
+    ERROR_COLOR,
+    LEGEND_ORDER,
+    CellKinds,
+    draw_cells,
+    figure_of,
+    legend_handles,
+)
 from niah.results import ANSWER_ERRORS
 
 CMAP = LinearSegmentedColormap.from_list("niah_recall", ["#F0496E", "#EBB839", "#0CD79F"])
@@ -99,8 +106,8 @@ def draw_grid(
     ax: Axes,
     score: pd.DataFrame,
     errors: pd.DataFrame,
-    unanswered: pd.DataFrame | None = None,
     *,
+    unanswered: pd.DataFrame | None = None,
     annotate: bool | None = None,
     x_labels: bool = True,
     y_labels: bool = True,
@@ -226,7 +233,7 @@ def plot_heatmap(
         ax = fig.add_subplot()
     else:
         fig = figure_of(ax)
-    mesh = draw_grid(ax, score, errors, unanswered, annotate=annotate)
+    mesh = draw_grid(ax, score, errors, unanswered=unanswered, annotate=annotate)
     heading = _heading(df, label, sub)
     ax.set_title(f"{title}\n{heading}" if title else heading, fontsize=11)
     ax.set_xlabel("Context length (tokens)")
@@ -295,7 +302,7 @@ def plot_comparison(
             score, errors, unanswered = (grid(df, label, v, lengths=group, depths=depths)
                                          for v in ("score", "errors", "unanswered"))
             small = len(depths) * len(lengths) <= 60
-            mesh = draw_grid(ax, score, errors, unanswered,
+            mesh = draw_grid(ax, score, errors, unanswered=unanswered,
                              annotate=small if annotate is None else annotate,
                              x_labels=r == len(labels) - 1, y_labels=c == 0)
             for h in legend_handles(_kinds(score, errors, unanswered)):
@@ -311,8 +318,9 @@ def plot_comparison(
     assert mesh is not None
     _colorbar(fig, mesh, [a for row in axes for a in row])
     if handles:
-        fig.legend(handles=list(handles.values()), loc="outside lower center",
-                   ncol=_legend_columns(list(handles.values())), frameon=False, fontsize=8)
+        ordered = [handles[k] for k in LEGEND_ORDER if k in handles]
+        fig.legend(handles=ordered, loc="outside lower center", ncol=_legend_columns(ordered),
+                   frameon=False, fontsize=8)
     return fig
 
 

@@ -328,3 +328,15 @@ def test_comparison_panel_titles_carry_the_length_caption() -> None:
     assert claude == (f"{CLAUDE}  ·  recall 100.0% · 1 trial\n"
                       "lengths in cl100k_base tokens (approximate for this model)")
     assert gpt == "openai/gpt-4o  ·  recall 100.0% · 1 trial"
+
+
+def test_comparison_draws_unanswered_apart_and_keeps_one_legend_order() -> None:
+    rows = [make_row(1000, 0, model="a/one", error="truncated"),
+            make_row(1000, 0, model="b/two", error=True)]
+    fig = plot_comparison(rows_frame(rows), annotate=False)
+    image = render(fig)
+    one, two = heatmap_axes(fig)
+    assert share(cell_pixels(image, one, 0, 0), LIGHT) > 0.5
+    assert share(cell_pixels(image, two, 0, 0), GRAY) > 0.8
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "API error (every trial)", "no answer: truncated/empty (every trial)"]
