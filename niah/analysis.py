@@ -14,17 +14,19 @@ from typing import Any, Literal
 
 import pandas as pd
 
+from niah.checks import TokenMismatch, token_mismatch
 from niah.errors import UserError
-from niah.results import ResultRow, read_rows, results_file
+from niah.lengths import LengthBasis, length_basis
+from niah.results import ANSWER_ERRORS, ResultRow, read_manifest, read_rows, results_file
 
-GridValue = Literal["score", "errors", "trials"]
+GridValue = Literal["score", "errors", "unanswered", "trials"]
 
 
 class ResultsWarning(UserWarning):
     """Something in the results deserves a word (e.g. a trial stored twice)."""
 
 
-def _flatten(row: ResultRow, run_dir: str) -> dict[str, Any]:
+def _flatten(row: ResultRow, run_dir: str, tokenizer: str | None) -> dict[str, Any]:
     error = row.error
     return {
         "run_dir": run_dir,
@@ -62,6 +64,7 @@ def _flatten(row: ResultRow, run_dir: str) -> dict[str, Any]:
         "timestamp": row.timestamp,
         "schema_version": row.schema_version,
         "extra": row.extra,
+        "tokenizer": tokenizer,
     }
 
 
@@ -73,16 +76,25 @@ COLUMNS = (
     "error_kind", "error_message", "error_status", "latency_s", "usage_prompt_tokens",
     "usage_completion_tokens", "usage_cached_tokens", "cost_usd", "finish_reason",
     "attempts", "cached", "seed", "prompt_sha256", "niah_version", "timestamp",
-    "schema_version", "extra", "series",
+    "schema_version", "extra", "tokenizer", "series",
 )
-"""Column order of ``load_results`` (``series`` is the label a model is drawn under)."""
+"""Column order of ``load_results`` (``series`` is the label a model is drawn under,
+``tokenizer`` the name the run's manifest gives for the model's lengths, or None)."""
 
 _FLOAT_COLUMNS = ("requested_depth", "actual_depth", "score", "latency_s", "cost_usd")
 
 
-def rows_frame(rows: list[ResultRow], run_dir: str = "") -> pd.DataFrame:
-    """Rows -> the flattened frame ``load_results`` returns (for rows built in memory)."""
-    df = pd.DataFrame([_flatten(r, run_dir) for r in rows], columns=list(COLUMNS[:-1]))
+def rows_frame(
+    rows: list[ResultRow], run_dir: str = "", tokenizers: Mapping[str, str | None] | None = None
+) -> pd.DataFrame:
+    """Rows -> the flattened frame ``load_results`` returns (for rows built in memory).
+
+    ``tokenizers`` maps a model id to the tokenizer its lengths were counted in (as a
+    manifest's ``models[].tokenizer`` does); a model left out gets None (unknown).
+    """
+    names = tokenizers or {}
+    df = pd.DataFrame([_flatten(r, run_dir, names.get(r.model)) for r in rows],
+                      columns=list(COLUMNS[:-1]))
     for column in _FLOAT_COLUMNS:
         df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
     df["series"] = df["model"].astype(object)
@@ -102,7 +114,11 @@ def load_results(*run_dirs: str | Path) -> pd.DataFrame:
     for run_dir in run_dirs:
         path = results_file(run_dir)
         rows = read_rows(path)
-        frame = rows_frame(rows, str(Path(run_dir)))
+        manifest = read_manifest(run_dir)
+        tokenizers = None
+        if manifest is not None:
+            tokenizers = {m: manifest.tokenizer_of(m) for m in {r.model for r in rows}}
+        frame = rows_frame(rows, str(Path(run_dir)), tokenizers)
         before = len(frame)
         frame = frame.drop_duplicates(subset=["model", "trial_id"], keep="last")
         if len(frame) < before:
@@ -148,7 +164,13 @@ def select(df: pd.DataFrame, model: str | None = None) -> tuple[str, pd.DataFram
 
 
 def _is_error(df: pd.DataFrame) -> pd.Series:
-    return df["error"].notna()
+    """API errors: the trial got no reply (answer errors are counted apart)."""
+    return df["error"].notna() & ~df["error_kind"].isin(ANSWER_ERRORS)
+
+
+def _is_unanswered(df: pd.DataFrame) -> pd.Series:
+    """A reply that holds no answer: cut by the token limit, or empty."""
+    return df["error_kind"].isin(ANSWER_ERRORS)
 
 
 def _is_scored(df: pd.DataFrame) -> pd.Series:
@@ -165,8 +187,9 @@ def grid(
 ) -> pd.DataFrame:
     """One model's grid: index ``requested_depth`` (ascending), columns ``context_length``.
 
-    ``value="score"``: mean score of the trials that got an answer (NaN where none did);
-    ``"errors"``: trials that failed with an API error; ``"trials"``: all trials.
+    ``value="score"``: mean score of the scored trials (NaN where none was);
+    ``"errors"``: trials that failed with an API error; ``"unanswered"``: trials whose
+    reply held no answer (truncated or empty); ``"trials"``: all trials.
     ``lengths``/``depths`` fix the axes (e.g. the union over models for a comparison).
     """
     _, sub = select(df, model)
@@ -177,10 +200,12 @@ def grid(
         cells = sub[_is_scored(sub)].groupby(keys)["score"].mean()
     elif value == "errors":
         cells = sub[_is_error(sub)].groupby(keys).size()
+    elif value == "unanswered":
+        cells = sub[_is_unanswered(sub)].groupby(keys).size()
     elif value == "trials":
         cells = sub.groupby(keys).size()
     else:
-        raise ValueError(f"value must be score, errors or trials, not {value!r}")
+        raise ValueError(f"value must be score, errors, unanswered or trials, not {value!r}")
     table = cells.unstack("context_length") if len(cells) else pd.DataFrame()
     table = table.reindex(index=depths, columns=lengths)
     table = table.astype(float) if value == "score" else table.fillna(0).astype(int)
@@ -190,7 +215,7 @@ def grid(
 
 
 def recall_by(df: pd.DataFrame, model: str | None, by: str) -> pd.Series:
-    """Mean score of answered trials by ``context_length`` or ``requested_depth``."""
+    """Mean score of scored trials by ``context_length`` or ``requested_depth``."""
     _, sub = select(df, model)
     values = sorted(set(sub[by]))
     scored = sub[_is_scored(sub)]
@@ -226,21 +251,52 @@ def _nan(x: float | None) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def summarize(df: pd.DataFrame, threshold: float = 0.85) -> pd.DataFrame:
-    """One row per model: recall, errors, tokens, cost and effective context length.
+def basis_of(df: pd.DataFrame, model: str | None = None) -> LengthBasis:
+    """``length_basis`` of one model of a results frame (its rows' tokenizer and extras)."""
+    _, sub = select(df, model)
+    names = sub["tokenizer"].dropna().unique() if "tokenizer" in sub.columns else []
+    estimated = any(isinstance(e, dict) and bool(e.get("estimated")) for e in sub["extra"])
+    tokenizer = str(names[0]) if len(names) == 1 else None
+    return length_basis(str(sub["model"].iloc[0]), tokenizer, estimated)
 
-    ``recall`` is the mean score of trials that got an answer (API errors are not
-    counted as misses; ``error_rate`` reports them). ``recall_by_length`` and
+
+def mismatch_of(df: pd.DataFrame, model: str | None = None) -> TokenMismatch | None:
+    """``niah.checks.token_mismatch`` of one model of a results frame."""
+    _, sub = select(df, model)
+    model_id = str(sub["model"].iloc[0])
+    # The check reads three fields of a row; rebuild just those from the frame.
+    rows = [
+        ResultRow.model_construct(model=model_id, prompt_tokens=int(local),
+                                  prompt_tokens_reported=int(reported))
+        for local, reported in zip(sub["prompt_tokens"], sub["prompt_tokens_reported"],
+                                   strict=True)
+        if pd.notna(reported)
+    ]
+    return token_mismatch(rows, model_id, basis_of(df, model).tokenizer)
+
+
+def summarize(df: pd.DataFrame, threshold: float = 0.85) -> pd.DataFrame:
+    """One row per model: recall, errors, tokens, cost, effective context length, and
+    what its lengths were counted in.
+
+    ``recall`` is the mean score of scored trials: API errors (``errors``,
+    ``error_rate``) and replies that held no answer (``unanswered``: truncated or empty,
+    ``unanswered_rate``) are counted apart, never as misses. ``recall_by_length`` and
     ``recall_by_depth`` are dicts; see ``effective_context_length`` for its rule.
+    ``tokenizer`` and ``lengths`` come from ``length_basis``; ``token_mismatch_*`` from
+    ``niah.checks.token_mismatch`` (``token_mismatch`` is its message, or None).
     """
     records: list[dict[str, Any]] = []
     for label in series_labels(df):
         _, sub = select(df, label)
         scored = sub[_is_scored(sub)]
         errors = int(_is_error(sub).sum())
+        unanswered = int(_is_unanswered(sub).sum())
         by_length = recall_by(df, label, "context_length")
         by_depth = recall_by(df, label, "requested_depth")
         length_map = {int(k): float(v) for k, v in by_length.items()}
+        basis = basis_of(df, label)
+        check = mismatch_of(df, label)
         records.append(
             {
                 "model": label,
@@ -248,6 +304,8 @@ def summarize(df: pd.DataFrame, threshold: float = 0.85) -> pd.DataFrame:
                 "scored": len(scored),
                 "errors": errors,
                 "error_rate": errors / len(sub),
+                "unanswered": unanswered,
+                "unanswered_rate": unanswered / len(sub),
                 "recall": float(scored["score"].mean()) if len(scored) else math.nan,
                 "effective_context_length": effective_context_length(length_map, threshold),
                 "threshold": threshold,
@@ -256,6 +314,12 @@ def summarize(df: pd.DataFrame, threshold: float = 0.85) -> pd.DataFrame:
                 "completion_tokens": int(sub["usage_completion_tokens"].fillna(0).sum()),
                 "cost_usd": float(sub["cost_usd"].sum(min_count=1)),
                 "mean_latency_s": float(sub["latency_s"].mean()),
+                "tokenizer": basis.tokenizer,
+                "lengths": basis.kind,
+                "token_counts_compared": int(sub["prompt_tokens_reported"].notna().sum()),
+                "token_mismatch_rows": check.rows if check else 0,
+                "token_mismatch_ratio": check.median_ratio if check else math.nan,
+                "token_mismatch": check.message() if check else None,
                 "recall_by_length": length_map,
                 "recall_by_depth": {float(k): float(v) for k, v in by_depth.items()},
             }
@@ -263,6 +327,9 @@ def summarize(df: pd.DataFrame, threshold: float = 0.85) -> pd.DataFrame:
     out = pd.DataFrame.from_records(records)
     if len(out):
         out["effective_context_length"] = out["effective_context_length"].astype("Int64")
+        for column in ("tokenizer", "token_mismatch"):  # None stays None, not a string NaN
+            out[column] = pd.Series([x if isinstance(x, str) else None for x in out[column]],
+                                    dtype=object, index=out.index)
     return out
 
 

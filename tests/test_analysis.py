@@ -19,7 +19,13 @@ from niah.analysis import (
     summarize,
 )
 from niah.errors import ResultsError, UserError
-from tests.report.factory import make_row, quickstart_rows, write_run
+from tests.report.factory import (
+    answer_error_rows,
+    make_row,
+    manifest,
+    quickstart_rows,
+    write_run,
+)
 
 
 def test_load_results_flattens_every_row(tmp_path: Path) -> None:
@@ -165,3 +171,68 @@ def test_effective_context_length_rejects_a_bad_threshold() -> None:
 def test_multi_needle_detection() -> None:
     assert not is_multi_needle(rows_frame(quickstart_rows()))
     assert is_multi_needle(rows_frame([make_row(1000, 0, 0.5, needles=4)]))
+
+
+def test_answer_errors_are_counted_apart_from_api_errors() -> None:
+    df = rows_frame(answer_error_rows())
+    errors = grid(df, None, "errors")
+    unanswered = grid(df, None, "unanswered")
+    score = grid(df, None, "score")
+    assert errors.to_numpy().tolist() == [[0, 1, 0], [0, 2, 1]]
+    assert unanswered.to_numpy().tolist() == [[2, 1, 0], [1, 0, 0]]
+    assert score.to_numpy().tolist()[1][0] == 1.0  # the truncated trial is not a miss
+    assert score.isna().to_numpy().tolist() == [[True, True, False], [False, True, False]]
+    rec = summarize(df).iloc[0]
+    assert (rec["trials"], rec["scored"], rec["errors"], rec["unanswered"]) == (11, 3, 4, 4)
+    assert rec["error_rate"] == pytest.approx(4 / 11)
+    assert rec["unanswered_rate"] == pytest.approx(4 / 11)
+    assert rec["recall"] == pytest.approx(2 / 3)  # over the 3 scored trials only
+    by_length = rec["recall_by_length"]
+    assert by_length[1000] == 1.0 and by_length[4000] == 0.5
+    assert math.isnan(by_length[2000])  # nothing scored at 2K: unknown, not 0
+
+
+def test_grid_rejects_an_unknown_value() -> None:
+    with pytest.raises(ValueError, match="score, errors, unanswered or trials"):
+        grid(rows_frame(quickstart_rows()), None, "misses")  # type: ignore[arg-type]
+
+
+def test_summary_says_what_lengths_were_counted_in(tmp_path: Path) -> None:
+    claude = "anthropic/claude-3-5-sonnet"
+    rows = quickstart_rows() + quickstart_rows(model=claude)
+    run = write_run(tmp_path / "run", rows, manifest(
+        {"openai/gpt-4o": "tiktoken:o200k_base", claude: "tiktoken:cl100k_base"}))
+    df = load_results(run)
+    assert set(zip(df["model"], df["tokenizer"], strict=True)) == {
+        ("openai/gpt-4o", "tiktoken:o200k_base"), (claude, "tiktoken:cl100k_base")}
+    summary = summarize(df).set_index("model")
+    assert summary.loc["openai/gpt-4o", "lengths"] == "exact"
+    assert summary.loc[claude, "lengths"] == "approximate"
+    assert summary.loc[claude, "tokenizer"] == "tiktoken:cl100k_base"
+    imported = rows_frame([make_row(1000, 0, 1.0, model="gkamradt/gpt-4", estimated=True)])
+    assert summarize(imported).iloc[0]["lengths"] == "estimated"
+    assert summarize(rows_frame(quickstart_rows())).iloc[0]["lengths"] == "unknown"
+
+
+def test_summary_reports_the_token_count_mismatch() -> None:
+    claude = "anthropic/claude-3-5-sonnet"
+    # the server counts 20% more than niah's cl100k count on the long prompts; the short
+    # one is within template overhead (64 tokens)
+    rows = [make_row(n, 0, 1.0, model=claude, reported=round((n + 50) * 1.2))
+            for n in (1000, 2000, 4000)]
+    rows += [make_row(100, 0, 1.0, model=claude, reported=160),
+             make_row(8000, 0, model=claude, error=True)]  # API error: no reported count
+    rows += [make_row(1000, 0, 1.0, reported=1060)]  # gpt-4o agrees with niah
+    df = rows_frame(rows, tokenizers={claude: "tiktoken:cl100k_base",
+                                      "openai/gpt-4o": "tiktoken:o200k_base"})
+    summary = summarize(df).set_index("model")
+    claude_rec = summary.loc[claude]
+    assert claude_rec["token_counts_compared"] == 4
+    assert claude_rec["token_mismatch_rows"] == 3
+    assert claude_rec["token_mismatch_ratio"] == pytest.approx(1.2, abs=1e-3)
+    assert claude_rec["token_mismatch"].startswith(
+        f"{claude}: the server counted prompts differently from niah in 3 of 4 rows "
+        "(median ratio 1.200) (niah counted in tiktoken:cl100k_base)")
+    gpt = summary.loc["openai/gpt-4o"]
+    assert gpt["token_counts_compared"] == 1 and gpt["token_mismatch_rows"] == 0
+    assert math.isnan(gpt["token_mismatch_ratio"]) and gpt["token_mismatch"] is None

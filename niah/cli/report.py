@@ -64,7 +64,8 @@ def summary_table(summary: pd.DataFrame) -> Table:
     table = Table(title="Summary", title_justify="left")
     widest = max((len(str(m)) for m in summary["model"]), default=5)
     table.add_column("Model", no_wrap=True, min_width=min(widest, 60))
-    for name in ("Recall", "Effective context", "Longest", "Trials", "API errors", "Cost (USD)"):
+    for name in ("Recall", "Effective context", "Longest", "Trials", "API errors", "Unanswered",
+                 "Cost (USD)"):
         table.add_column(name, justify="right")
     for rec in summary.to_dict("records"):
         eff = rec["effective_context_length"]
@@ -76,9 +77,24 @@ def summary_table(summary: pd.DataFrame) -> Table:
             human_tokens(int(rec["max_context_length"])),
             f"{rec['trials']:,}",
             f"{rec['errors']:,} ({_pct(rec['error_rate'])})",
+            f"{rec['unanswered']:,} ({_pct(rec['unanswered_rate'])})",
             "–" if math.isnan(cost) else f"{cost:,.4f}",
         )
     return table
+
+
+def summary_warnings(summary: pd.DataFrame) -> list[str]:
+    """Token-count mismatches and lengths not in the model's own tokens, one line each."""
+    from niah.lengths import LengthBasis
+
+    lines = []
+    for rec in summary.to_dict("records"):
+        if rec["token_mismatch"]:
+            lines.append(f"warning: {rec['token_mismatch']}")
+        note = LengthBasis(rec["lengths"], rec["tokenizer"]).note(str(rec["model"]))
+        if note:
+            lines.append(f"note: {note}")
+    return lines
 
 
 def run(args: argparse.Namespace) -> int:
@@ -99,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     # Model ids come from result files: print them as text, never as rich markup.
     console = make_console()
     console.print(summary_table(report.summary))
+    for line in summary_warnings(report.summary):
+        print(f"niah: {line}", file=sys.stderr)
     console.print(f"report: {report.out_dir / 'report.html'}")
     console.print(f"files: {len(report.files)} in {report.out_dir}")
     return 0

@@ -1,9 +1,11 @@
 """Needle-in-a-haystack figures in the style of gkamradt's charts and the Gemini 1.5 report.
 
 Context length runs along x as equal-width categorical columns (1K, 32K, 1M), depth
-along y with 0% at the top. Cells go red (0) -> yellow -> green (1); a cell whose
-every trial failed with an API error is gray, and a cell where only some did
-carries a dark corner mark, so failures are never mistaken for misses.
+along y with 0% at the top. Cells go red (0) -> yellow -> green (1); a cell with no
+scored trial is gray (API errors) or hatched light gray (replies without an answer),
+and a cell where only some trials failed carries a corner mark (``niah.report.cells``),
+so failures are never mistaken for misses. A model whose lengths are not counted in
+its own tokenizer says so in its title (``niah.analysis.length_basis``).
 
 Figures are built with the object API on an Agg canvas: no pyplot state, no GUI.
 """
@@ -17,22 +19,25 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.collections import PatchCollection, QuadMesh
+from matplotlib.collections import QuadMesh
 from matplotlib.colors import LinearSegmentedColormap, Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
-from matplotlib.patches import Patch, Polygon, Rectangle
+from matplotlib.patches import Patch
 
-from niah.analysis import grid, recall_by, select, series_labels
+from niah.analysis import basis_of, grid, recall_by, select, series_labels
+from niah.report.cells import (
+    ERROR_COLOR,
+    LEGEND_ORDER,
+    CellKinds,
+    draw_cells,
+    figure_of,
+    legend_handles,
+)
+from niah.results import ANSWER_ERRORS
 
 CMAP = LinearSegmentedColormap.from_list("niah_recall", ["#F0496E", "#EBB839", "#0CD79F"])
 """Red (0) -> yellow -> green (1), the colours of gkamradt's original charts."""
-ERROR_COLOR = "#A9A9A9"
-"""Cells where every trial failed with an API error."""
-MARK_COLOR = "#2B2B2B"
-"""Corner mark of cells where some trials failed with an API error."""
-MARK_SIZE = 0.4
-"""Leg of the corner triangle, as a fraction of the cell."""
 ANNOTATE_MAX_CELLS = 150
 ANNOTATE_MAX_COLUMNS = 16
 MAX_TICK_LABELS = 40
@@ -101,19 +106,21 @@ def draw_grid(
     ax: Axes,
     score: pd.DataFrame,
     errors: pd.DataFrame,
-    trials: pd.DataFrame,
     *,
+    unanswered: pd.DataFrame | None = None,
     annotate: bool | None = None,
     x_labels: bool = True,
     y_labels: bool = True,
 ) -> QuadMesh:
-    """Draw one grid on ``ax``: cell (row i, column j) is centred at data (j, i)."""
+    """Draw one grid on ``ax``: cell (row i, column j) is centred at data (j, i).
+
+    ``errors`` and ``unanswered`` count a cell's API errors and replies without an
+    answer (``grid(..., "errors")``, ``grid(..., "unanswered")``; None: none).
+    """
     n_rows, n_cols = score.shape
     values = score.to_numpy(dtype=float)
-    n_err = errors.to_numpy(dtype=int)
-    n_all = trials.to_numpy(dtype=int)
-    answered = (n_all - n_err) > 0
-    masked = np.ma.masked_array(np.nan_to_num(values), mask=~answered | np.isnan(values))
+    kinds = _kinds(score, errors, unanswered)
+    masked = np.ma.masked_array(np.nan_to_num(values), mask=np.isnan(values))
     cell_edge = 0.6 if max(n_rows, n_cols) > 20 else 1.2
     xs = np.arange(n_cols + 1) - 0.5
     ys = np.arange(n_rows + 1) - 0.5
@@ -121,44 +128,21 @@ def draw_grid(
         xs, ys, masked, cmap=CMAP, norm=Normalize(0.0, 1.0),
         edgecolors="white", linewidth=cell_edge,
     )
-    all_failed = [(i, j) for i, j in zip(*np.nonzero((n_err == n_all) & (n_all > 0)), strict=True)]
-    some_failed = [(i, j) for i, j in zip(*np.nonzero((n_err > 0) & (n_err < n_all)), strict=True)]
-    if all_failed:
-        ax.add_collection(
-            PatchCollection(
-                [Rectangle((j - 0.5, i - 0.5), 1, 1) for i, j in all_failed],
-                facecolor=ERROR_COLOR, edgecolor="white", linewidth=cell_edge,
-            )
-        )
-    if some_failed:
-        # Top-right corner as seen (y is inverted: a cell's smaller y is its top), with
-        # legs scaled so the triangle looks isosceles however wide the cells are.
-        dx, dy = _mark_legs(ax, n_rows, n_cols)
-        ax.add_collection(
-            PatchCollection(
-                [
-                    Polygon(
-                        [(j + 0.5, i - 0.5), (j + 0.5 - dx, i - 0.5), (j + 0.5, i - 0.5 + dy)],
-                        closed=True,
-                    )
-                    for i, j in some_failed
-                ],
-                facecolor=MARK_COLOR, edgecolor="none",
-            )
-        )
+    draw_cells(ax, kinds, cell_edge)
     if annotate is None:
         annotate = n_rows * n_cols <= ANNOTATE_MAX_CELLS and n_cols <= ANNOTATE_MAX_COLUMNS
     if annotate:
         size = 9 if n_rows * n_cols <= 40 else 7
         for i in range(n_rows):
             for j in range(n_cols):
-                if answered[i, j] and not np.isnan(values[i, j]):
+                if not np.isnan(values[i, j]):
                     v = float(values[i, j])
                     ax.text(j, i, f"{v:.2g}", ha="center", va="center", fontsize=size,
                             color=_text_color(v))
-                elif n_all[i, j] > 0:
-                    ax.text(j, i, "error", ha="center", va="center", fontsize=size - 1,
-                            color="#202020")
+                elif kinds.api_fill[i, j] or kinds.unanswered_fill[i, j]:
+                    word = "error" if kinds.api_fill[i, j] else "no\nanswer"
+                    ax.text(j, i, word, ha="center", va="center", fontsize=size - 1,
+                            color="#202020", linespacing=1.0)
     ax.set_xlim(-0.5, n_cols - 0.5)
     ax.set_ylim(n_rows - 0.5, -0.5)
     ax.set_facecolor("white")
@@ -183,47 +167,45 @@ def draw_grid(
     return mesh
 
 
-def _figure_of(ax: Axes) -> Figure:
-    """The root figure of ``ax`` (climbing out of subfigures; works on matplotlib 3.7+)."""
-    fig = ax.figure
-    while not isinstance(fig, Figure):
-        fig = fig.figure
-    return fig
-
-
-def _mark_legs(ax: Axes, n_rows: int, n_cols: int) -> tuple[float, float]:
-    """Triangle legs in data units: MARK_SIZE of the cell's shorter side on screen."""
-    fig = _figure_of(ax)
-    box = ax.get_position()
-    width_in, height_in = fig.get_size_inches()
-    cell_w = box.width * width_in / max(n_cols, 1)
-    cell_h = box.height * height_in / max(n_rows, 1)
-    side = MARK_SIZE * min(cell_w, cell_h)
-    return side / cell_w, side / cell_h
-
-
-def _legend_handles(errors: pd.DataFrame, trials: pd.DataFrame) -> list[Patch | Line2D]:
-    e, t = errors.to_numpy(), trials.to_numpy()
-    handles: list[Patch | Line2D] = []
-    if ((e == t) & (t > 0)).any():
-        handles.append(Patch(facecolor=ERROR_COLOR, label="API error (every trial)"))
-    if ((e > 0) & (e < t)).any():
-        handles.append(
-            Line2D([], [], linestyle="none", marker=(3, 0, 0), markersize=8,
-                   markerfacecolor=MARK_COLOR, markeredgecolor=MARK_COLOR,
-                   label="API error (some trials)")
-        )
-    return handles
+def _kinds(
+    score: pd.DataFrame, errors: pd.DataFrame, unanswered: pd.DataFrame | None
+) -> CellKinds:
+    n_err = errors.to_numpy(dtype=int)
+    n_unanswered = np.zeros_like(n_err) if unanswered is None else unanswered.to_numpy(dtype=int)
+    return CellKinds.of(score.to_numpy(dtype=float), n_err, n_unanswered)
 
 
 def _recall_text(sub: pd.DataFrame) -> str:
     scored = sub[sub["error"].isna() & sub["score"].notna()]
-    errors = int(sub["error"].notna().sum())
-    recall = f"recall {scored['score'].mean():.1%}" if len(scored) else "no answers"
-    parts = [recall, f"{len(sub)} trials"]
+    unanswered = int(sub["error_kind"].isin(ANSWER_ERRORS).sum())
+    errors = int(sub["error"].notna().sum()) - unanswered
+    recall = f"recall {scored['score'].mean():.1%}" if len(scored) else "nothing scored"
+    parts = [recall, f"{len(sub)} trial{'s' * (len(sub) != 1)}"]
     if errors:
-        parts.append(f"{errors} API errors")
+        parts.append(f"{errors} API error{'s' * (errors != 1)}")
+    if unanswered:
+        parts.append(f"{unanswered} unanswered")
     return " · ".join(parts)
+
+
+def _heading(df: pd.DataFrame, label: str, sub: pd.DataFrame, width: int | None = None) -> str:
+    """Model, recall, and what its lengths are in when they are not its own tokens.
+
+    A line each; with ``width`` (characters), model and recall share the first line
+    when it fits (a comparison panel's title).
+    """
+    caption = basis_of(df, label).caption()
+    recall = _recall_text(sub)
+    if width is None:
+        return "\n".join(x for x in (label, caption, recall) if x)
+    joined = f"{label}  ·  {recall}"
+    first = joined if len(joined) <= width else f"{label}\n{recall}"
+    return f"{first}\n{caption}" if caption else first
+
+
+def _legend_columns(handles: Sequence[Patch | Line2D]) -> int:
+    """One row for up to three entries, two rows for four (a narrow figure fits them)."""
+    return len(handles) if len(handles) <= 3 else 2
 
 
 def _colorbar(fig: Figure, mesh: QuadMesh, axes: Axes | list[Axes]) -> None:
@@ -244,24 +226,22 @@ def plot_heatmap(
     ``annotate`` writes each cell's score in it; by default only when the grid is small.
     """
     label, sub = select(df, model)
-    score = grid(df, label, "score")
-    errors = grid(df, label, "errors")
-    trials = grid(df, label, "trials")
+    score, errors, unanswered = (grid(df, label, v) for v in ("score", "errors", "unanswered"))
     owned = ax is None
     if ax is None:
         fig = _new_figure(*_figure_size(*score.shape))
         ax = fig.add_subplot()
     else:
-        fig = _figure_of(ax)
-    mesh = draw_grid(ax, score, errors, trials, annotate=annotate)
-    heading = f"{label}\n{_recall_text(sub)}"
+        fig = figure_of(ax)
+    mesh = draw_grid(ax, score, errors, unanswered=unanswered, annotate=annotate)
+    heading = _heading(df, label, sub)
     ax.set_title(f"{title}\n{heading}" if title else heading, fontsize=11)
     ax.set_xlabel("Context length (tokens)")
     ax.set_ylabel("Needle depth (% of context)")
     _colorbar(fig, mesh, ax)
-    handles = _legend_handles(errors, trials)
+    handles = legend_handles(_kinds(score, errors, unanswered))
     if handles and owned:
-        fig.legend(handles=handles, loc="outside lower center", ncol=len(handles),
+        fig.legend(handles=handles, loc="outside lower center", ncol=_legend_columns(handles),
                    frameon=False, fontsize=8)
     elif handles:
         ax.legend(handles=handles, loc="upper right", fontsize=7, framealpha=0.9)
@@ -319,14 +299,17 @@ def plot_comparison(
     for r, (label, sub) in enumerate(zip(labels, parts, strict=True)):
         for c, group in enumerate(groups):
             ax = axes[r][c]
-            cells = [grid(df, label, v, lengths=group, depths=depths)
-                     for v in ("score", "errors", "trials")]
+            score, errors, unanswered = (grid(df, label, v, lengths=group, depths=depths)
+                                         for v in ("score", "errors", "unanswered"))
             small = len(depths) * len(lengths) <= 60
-            mesh = draw_grid(ax, *cells, annotate=small if annotate is None else annotate,
+            mesh = draw_grid(ax, score, errors, unanswered=unanswered,
+                             annotate=small if annotate is None else annotate,
                              x_labels=r == len(labels) - 1, y_labels=c == 0)
-            for h in _legend_handles(cells[1], cells[2]):
+            for h in legend_handles(_kinds(score, errors, unanswered)):
                 handles[str(h.get_label())] = h
-        axes[r][0].set_title(f"{label}  ·  {_recall_text(sub)}", loc="left", fontsize=10)
+        # about 6 points a character at 10 points: a line as wide as the figure
+        chars = int(fig.get_size_inches()[0] * 72 / 6.2)
+        axes[r][0].set_title(_heading(df, label, sub, chars), loc="left", fontsize=10)
     for ax in axes[-1]:
         ax.set_xlabel("Context length (tokens)", fontsize=10)
     fig.supylabel("Needle depth (% of context)", fontsize=10)
@@ -335,8 +318,9 @@ def plot_comparison(
     assert mesh is not None
     _colorbar(fig, mesh, [a for row in axes for a in row])
     if handles:
-        fig.legend(handles=list(handles.values()), loc="outside lower center",
-                   ncol=len(handles), frameon=False, fontsize=8)
+        ordered = [handles[k] for k in LEGEND_ORDER if k in handles]
+        fig.legend(handles=ordered, loc="outside lower center", ncol=_legend_columns(ordered),
+                   frameon=False, fontsize=8)
     return fig
 
 

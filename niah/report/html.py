@@ -20,7 +20,10 @@ import pandas as pd
 
 from niah._version import __version__
 from niah.analysis import select
+from niah.lengths import LengthBasis
+from niah.report.cells import ERROR_COLOR, UNANSWERED_COLOR, UNANSWERED_HATCH
 from niah.report.heatmap import depth_labels, human_tokens, length_labels
+from niah.results import ANSWER_ERRORS
 
 CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -47,6 +50,7 @@ font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.92em}
 img.figure{max-width:100%;height:auto;display:block;margin:.8em 0}
 pre{background:#f5f5f7;padding:12px;overflow-x:auto;font-size:.85em;white-space:pre-wrap;
 word-break:break-word}.err{color:#8a1c1c}.note{color:#666;font-size:.85em}
+.warn{background:#fff4e5;border-left:4px solid #e8a33d;padding:6px 10px;font-size:.9em}
 .swatch{display:inline-block;width:.9em;height:.9em;vertical-align:-.1em;margin:0 .2em}
 """
 
@@ -93,11 +97,44 @@ def _num(x: Any, fmt: str = "{:,}") -> str:
     return fmt.format(x)
 
 
+def _lengths_cell(rec: Mapping[str, Any]) -> str:
+    basis = LengthBasis(rec["lengths"], rec["tokenizer"])
+    if basis.kind == "estimated":
+        return "estimated (imported)"
+    if basis.kind == "unknown":
+        return "not recorded"
+    return basis.unit + (" (approximate)" if basis.kind == "approximate" else "")
+
+
+def _token_check_cell(rec: Mapping[str, Any]) -> str:
+    """Whether the server's prompt token counts agree with niah's (``niah.checks``)."""
+    compared = int(rec["token_counts_compared"])
+    if rec["token_mismatch_rows"]:
+        return (f'<span class="err">differs in {int(rec["token_mismatch_rows"]):,} of '
+                f'{compared:,} rows (median ratio {rec["token_mismatch_ratio"]:.3f})</span>')
+    if compared:
+        return f"agrees ({compared:,} rows)"
+    return '<span class="note">not reported</span>'
+
+
+def _warnings(summary: pd.DataFrame) -> str:
+    """Token-count mismatches and approximate lengths, one sentence per model."""
+    lines = []
+    for rec in summary.to_dict("records"):
+        if rec["token_mismatch"]:
+            lines.append(f"<p class=\"warn\">{esc(rec['token_mismatch'])}</p>")
+        note = LengthBasis(rec["lengths"], rec["tokenizer"]).note(str(rec["model"]))
+        if note:
+            lines.append(f'<p class="note">{esc(note)}.</p>')
+    return "".join(lines)
+
+
 def _summary_table(summary: pd.DataFrame, threshold: float) -> str:
     head = (
         "<tr><th>Model</th><th>Recall</th><th>Effective context</th><th>Longest tested</th>"
-        "<th>Trials</th><th>API errors</th><th>Prompt tokens</th><th>Completion tokens</th>"
-        "<th>Cost (USD)</th></tr>"
+        "<th>Trials</th><th>API errors</th><th>Unanswered</th><th>Lengths counted in</th>"
+        "<th>Token counts (server vs niah)</th><th>Prompt tokens</th>"
+        "<th>Completion tokens</th><th>Cost (USD)</th></tr>"
     )
     body = []
     for rec in summary.to_dict("records"):
@@ -111,17 +148,22 @@ def _summary_table(summary: pd.DataFrame, threshold: float) -> str:
             f'<td class="num">{esc(human_tokens(int(rec["max_context_length"])))}</td>'
             f'<td class="num">{_num(rec["trials"])}</td>'
             f'<td class="num">{_num(rec["errors"])} ({_pct(rec["error_rate"])})</td>'
+            f'<td class="num">{_num(rec["unanswered"])} ({_pct(rec["unanswered_rate"])})</td>'
+            f"<td>{esc(_lengths_cell(rec))}</td>"
+            f"<td>{_token_check_cell(rec)}</td>"
             f'<td class="num">{_num(rec["prompt_tokens"])}</td>'
             f'<td class="num">{_num(rec["completion_tokens"])}</td>'
             f'<td class="num">{_num(rec["cost_usd"], "{:,.4f}")}</td>'
             "</tr>"
         )
     note = (
-        f'<p class="note">Recall is the mean score of trials that got an answer; API errors '
-        f"are counted apart. Effective context: the longest length up to which every length "
-        f"keeps recall ≥ {threshold:.0%} of the recall at the shortest length.</p>"
+        f'<p class="note">Recall is the mean score of scored trials; API errors (no reply) '
+        f"and unanswered trials (a reply cut by the token limit before the answer, or "
+        f"empty) are counted apart, never as misses. Effective context: the longest length "
+        f"up to which every length keeps recall ≥ {threshold:.0%} of the recall at the "
+        f"shortest length.</p>"
     )
-    return f"<table>{head}{''.join(body)}</table>{note}"
+    return f"<table>{head}{''.join(body)}</table>{_warnings(summary)}{note}"
 
 
 def _recall_row_table(name: str, recall: Mapping[Any, float], labels: Sequence[str]) -> str:
@@ -134,11 +176,21 @@ def _response(text: Any) -> str:
     if text is None or (isinstance(text, float) and math.isnan(text)):
         return '<span class="note">(no response)</span>'
     text = str(text)
+    if not text:
+        return '<span class="note">(empty reply)</span>'
     extra = ""
     if len(text) > MAX_RESPONSE_CHARS:
         extra = f'<span class="note"> … ({len(text) - MAX_RESPONSE_CHARS:,} more characters)</span>'
         text = text[:MAX_RESPONSE_CHARS]
     return esc(text) + extra
+
+
+def _outcome(rec: Mapping[str, Any]) -> str:
+    kind = rec["error_kind"]
+    if not isinstance(kind, str):
+        return _num(rec["score"], "{:.2f}")
+    what = "no answer" if kind in ANSWER_ERRORS else "API error"
+    return f'<span class="err">{what} ({esc(kind)}): {esc(rec["error_message"])}</span>'
 
 
 def _cells_table(sub: pd.DataFrame) -> str:
@@ -149,11 +201,7 @@ def _cells_table(sub: pd.DataFrame) -> str:
     shown = failed.head(MAX_CELL_ROWS)
     rows = []
     for rec in shown.to_dict("records"):
-        error = rec["error"]
-        has_error = isinstance(error, str)
-        outcome = (
-            f'<span class="err">{esc(error)}</span>' if has_error else _num(rec["score"], "{:.2f}")
-        )
+        outcome = _outcome(rec)
         rows.append(
             "<tr>"
             f'<td class="num">{esc(human_tokens(int(rec["context_length"])))}</td>'
@@ -167,7 +215,7 @@ def _cells_table(sub: pd.DataFrame) -> str:
     if len(failed) > len(shown):
         more = f'<p class="note">{len(failed) - len(shown):,} more not shown.</p>'
     head = (
-        "<tr><th>Length</th><th>Depth</th><th>Repeat</th><th>Score / error</th>"
+        "<tr><th>Length</th><th>Depth</th><th>Repeat</th><th>Score / error (kind)</th>"
         "<th>Response</th></tr>"
     )
     return f"<table>{head}{''.join(rows)}</table>{more}"
@@ -177,6 +225,11 @@ def _model_section(k: int, label: str, df: pd.DataFrame, rec: Mapping[str, Any],
                    images: ReportImages) -> str:
     _, sub = select(df, label)
     parts = [f'<section id="model-{k}"><h2>{esc(label)}</h2>']
+    if rec["token_mismatch"]:
+        parts.append(f'<p class="warn">{esc(rec["token_mismatch"])}</p>')
+    note = LengthBasis(rec["lengths"], rec["tokenizer"]).note(label)
+    if note:
+        parts.append(f'<p class="note">{esc(note)}.</p>')
     if label in images.heatmaps:
         parts.append(_img(images.heatmaps[label], f"Recall heatmap of {label}"))
     by_length = rec["recall_by_length"]
@@ -185,7 +238,7 @@ def _model_section(k: int, label: str, df: pd.DataFrame, rec: Mapping[str, Any],
     parts.append(_recall_row_table("Length", by_length, length_labels(list(by_length))))
     parts.append("<h3>Recall by depth</h3>")
     parts.append(_recall_row_table("Depth", by_depth, depth_labels(list(by_depth))))
-    parts.append("<h3>Missed and errored trials</h3>")
+    parts.append("<h3>Missed, unanswered and errored trials</h3>")
     parts.append(_cells_table(sub))
     parts.append("</section>")
     return "".join(parts)
@@ -201,6 +254,19 @@ def _config_section(manifests: Sequence[tuple[str, dict[str, Any] | None]]) -> s
         text = json.dumps(redact(manifest), indent=2, sort_keys=False, default=str)
         parts.append(f"<pre>{esc(text)}</pre>")
     return "".join(parts)
+
+
+def _legend_note() -> str:
+    hatch = (f"background:repeating-linear-gradient(135deg,{UNANSWERED_COLOR} 0 3px,"
+             f"{UNANSWERED_HATCH} 3px 4px)")
+    return (
+        '<p class="note">Heatmaps: red (0) → yellow → green (1) is the fraction of needles '
+        f'found; <span class="swatch" style="background:{ERROR_COLOR}"></span>gray: no trial '
+        "of the cell was scored and some failed with an API error; a dark top-right corner: "
+        f'some trials did; <span class="swatch" style="{hatch}"></span>hatched light gray: '
+        "every trial got a reply without an answer (truncated by the token limit, or "
+        "empty); a light top-left corner: some trials did; white: not run.</p>"
+    )
 
 
 def render_html(
@@ -221,9 +287,7 @@ def render_html(
         f"{len(df):,} trials, {len(records)} model(s)</p>",
         "<h2>Summary</h2>",
         _summary_table(summary, threshold),
-        '<p class="note">Heatmaps: red (0) → yellow → green (1) is the fraction of needles '
-        'found; <span class="swatch" style="background:#A9A9A9"></span>gray: every trial of the '
-        "cell failed with an API error; a dark corner: some trials did; white: not run.</p>",
+        _legend_note(),
     ]
     if images.comparison is not None:
         body += ["<h2>Comparison</h2>", _img(images.comparison, "Models compared")]

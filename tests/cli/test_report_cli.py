@@ -10,7 +10,7 @@ import pytest
 from matplotlib.image import imread
 
 from niah.cli import main as cli_main
-from tests.report.factory import make_row, quickstart_rows, write_run
+from tests.report.factory import answer_error_rows, make_row, manifest, quickstart_rows, write_run
 
 
 @pytest.fixture(autouse=True)
@@ -115,3 +115,33 @@ def test_model_ids_are_printed_verbatim(
     assert cli_main.main(["report", str(run)]) == 0
     assert model in capsys.readouterr().out
     assert (run / "report" / "heatmap_x_bold_red_not_markup_bold_red.png").is_file()
+
+
+def test_summary_counts_unanswered_and_flags_lengths_and_token_counts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    claude = "anthropic/claude-3-5-sonnet"
+    rows = answer_error_rows(claude)
+    rows += [make_row(n, 100, 1.0, model=claude, reported=round((n + 50) * 1.2))
+             for n in (1000, 2000, 4000)]
+    rows += quickstart_rows()
+    run = write_run(tmp_path / "run", rows, manifest(
+        {claude: "tiktoken:cl100k_base", "openai/gpt-4o": "tiktoken:o200k_base"}))
+    assert cli_main.main(["report", str(run)]) == 0
+    summary = pd.read_csv(run / "report" / "summary.csv").set_index("model")
+    assert summary.loc[claude, "errors"] == 4 and summary.loc[claude, "unanswered"] == 4
+    assert summary.loc[claude, "recall"] == pytest.approx(5 / 6)
+    assert summary.loc[claude, "lengths"] == "approximate"
+    assert summary.loc[claude, "tokenizer"] == "tiktoken:cl100k_base"
+    assert summary.loc[claude, "token_mismatch_rows"] == 3
+    assert summary.loc[claude, "token_mismatch_ratio"] == pytest.approx(1.2, abs=1e-3)
+    assert "median ratio 1.200" in summary.loc[claude, "token_mismatch"]
+    gpt = summary.loc["openai/gpt-4o"]
+    assert (gpt["errors"], gpt["unanswered"], gpt["lengths"]) == (3, 0, "exact")
+    assert gpt["token_mismatch_rows"] == 0 and pd.isna(gpt["token_mismatch"])
+    out, err = capsys.readouterr()
+    assert "Unanswered" in out and "4 (28.6%)" in out
+    lines = err.splitlines()
+    assert f"niah: warning: {claude}: the server counted prompts differently" in err
+    assert [line.split(":")[1] for line in lines] == [" warning", " note"]
+    assert lines[1].startswith(f"niah: note: {claude}: lengths are counted in cl100k_base")

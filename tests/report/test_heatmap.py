@@ -13,11 +13,16 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 
 from niah.analysis import rows_frame
-from niah.report.heatmap import (
-    CMAP,
+from niah.report.cells import (
     ERROR_COLOR,
     MARK_COLOR,
     MARK_SIZE,
+    UNANSWERED_COLOR,
+    UNANSWERED_HATCH,
+    UNANSWERED_MARK_COLOR,
+)
+from niah.report.heatmap import (
+    CMAP,
     depth_labels,
     human_tokens,
     length_labels,
@@ -25,11 +30,14 @@ from niah.report.heatmap import (
     plot_heatmap,
     plot_multi_needle,
 )
-from tests.report.factory import make_row, quickstart_rows
+from tests.report.factory import answer_error_rows, make_row, quickstart_rows
 
 DPI = 100
 RED, YELLOW, GREEN = to_rgb("#F0496E"), to_rgb("#EBB839"), to_rgb("#0CD79F")
 GRAY, DARK, WHITE = to_rgb(ERROR_COLOR), to_rgb(MARK_COLOR), (1.0, 1.0, 1.0)
+LIGHT, HATCH, LIGHT_MARK = (to_rgb(UNANSWERED_COLOR), to_rgb(UNANSWERED_HATCH),
+                            to_rgb(UNANSWERED_MARK_COLOR))
+CLAUDE = "anthropic/claude-3-5-sonnet"
 
 
 def render(fig: Figure) -> np.ndarray:
@@ -51,6 +59,20 @@ def pixel(image: np.ndarray, ax: Axes, x: float, y: float) -> tuple[float, ...]:
 
 def close(actual: tuple[float, ...], expected: tuple[float, ...], tol: float = 0.03) -> bool:
     return all(abs(a - e) <= tol for a, e in zip(actual, expected, strict=True))
+
+
+def cell_pixels(image: np.ndarray, ax: Axes, i: int, j: int, inset: float = 0.15) -> np.ndarray:
+    """Every pixel of cell (i, j) away from its border, as an (n, 3) array."""
+    (x0, y0), (x1, y1) = ax.transData.transform([(j - 0.5 + inset, i - 0.5 + inset),
+                                                 (j + 0.5 - inset, i + 0.5 - inset)])
+    rows = sorted(int(image.shape[0] - y) for y in (y0, y1))
+    cols = sorted(int(x) for x in (x0, x1))
+    return image[rows[0]:rows[1], cols[0]:cols[1]].reshape(-1, 3)
+
+
+def share(pixels: np.ndarray, colour: tuple[float, ...], tol: float = 0.03) -> float:
+    """The fraction of ``pixels`` within ``tol`` of ``colour`` in every channel."""
+    return float((np.abs(pixels - np.asarray(colour)) <= tol).all(axis=1).mean())
 
 
 def heatmap_axes(fig: Figure) -> list[Axes]:
@@ -212,3 +234,109 @@ def test_axis_labels_stay_distinct() -> None:
     assert length_labels([1000, 1001]) == ["1K", "1.001K"]
     assert depth_labels([0, 11.316, 11.35, 100]) == ["0%", "11.32%", "11.35%", "100%"]
     assert depth_labels([0, 50, 100]) == ["0%", "50%", "100%"]
+
+
+def test_unanswered_cells_are_hatched_light_gray_apart_from_api_errors() -> None:
+    fig = plot_heatmap(rows_frame(answer_error_rows()), annotate=False)
+    image = render(fig)
+    (ax,) = heatmap_axes(fig)
+    unanswered = cell_pixels(image, ax, 0, 0)  # (0%, 1K): truncated + empty
+    assert share(unanswered, LIGHT) > 0.5, share(unanswered, LIGHT)
+    assert share(unanswered, HATCH) > 0.03  # hatch lines cross the cell
+    assert share(unanswered, GRAY) < 0.05 and share(unanswered, WHITE) < 0.05
+    for i, j in [(1, 1), (0, 1)]:  # two API errors; an API error + a truncated reply
+        api = cell_pixels(image, ax, i, j)
+        assert share(api, GRAY) > 0.8 and share(api, LIGHT) < 0.05, (i, j)
+    # pixel() takes data (x, y) = (column j, row i)
+    assert close(pixel(image, ax, 1, 0), GRAY)
+    assert close(pixel(image, ax, 2, 0), RED) and close(pixel(image, ax, 2, 1), GREEN)
+
+
+def test_partial_unanswered_cells_carry_a_light_top_left_mark() -> None:
+    fig = plot_heatmap(rows_frame(answer_error_rows()), annotate=False)
+    image = render(fig)
+    (ax,) = heatmap_axes(fig)
+    top_left = (-0.5 + 0.06, -0.5 + 0.06)  # offsets from a cell's centre (y down is +)
+    top_right = (0.5 - 0.06, -0.5 + 0.06)
+    # (50%, 1K): score 1 + truncated; (0%, 2K): gray (API error) + truncated
+    for i, j in [(1, 0), (0, 1)]:
+        assert close(pixel(image, ax, j + top_left[0], i + top_left[1]), LIGHT_MARK, 0.05), (i, j)
+        assert not close(pixel(image, ax, j + top_right[0], i + top_right[1]), DARK, 0.1)
+    assert close(pixel(image, ax, 0, 1), GREEN)  # the mark leaves the cell's colour
+    # (50%, 4K): score 1 + API error -> the dark top-right mark, no light one
+    assert close(pixel(image, ax, 2 + top_right[0], 1 + top_right[1]), DARK, 0.05)
+    assert close(pixel(image, ax, 2 + top_left[0], 1 + top_left[1]), GREEN)
+    # no mark on the unanswered cell itself, nor on the plain red one
+    for i, j in [(0, 0), (0, 2)]:
+        assert not close(pixel(image, ax, j + top_left[0], i + top_left[1]), LIGHT_MARK, 0.02)
+        assert not close(pixel(image, ax, j + top_right[0], i + top_right[1]), DARK, 0.1)
+
+
+def test_unanswered_legend_title_and_annotations() -> None:
+    fig = plot_heatmap(rows_frame(answer_error_rows(model="openai/gpt-4o")))
+    render(fig)
+    (ax,) = heatmap_axes(fig)
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "API error (every trial)", "API error (some trials)",
+        "no answer: truncated/empty (every trial)", "no answer: truncated/empty (some trials)"]
+    assert sorted(t.get_text() for t in ax.texts) == sorted(
+        ["no\nanswer", "1", "error", "error", "0", "1"])
+    assert ax.get_title().splitlines()[-1] == (
+        "recall 66.7% · 11 trials · 4 API errors · 4 unanswered")
+
+
+def test_quickstart_legend_has_no_unanswered_entries() -> None:
+    fig = plot_heatmap(rows_frame(quickstart_rows()))
+    assert "no answer" not in " ".join(t.get_text() for t in fig.legends[0].get_texts())
+
+
+@pytest.mark.parametrize(
+    ("model", "tokenizer", "estimated", "caption"),
+    [
+        (CLAUDE, "tiktoken:cl100k_base", False,
+         "lengths in cl100k_base tokens (approximate for this model)"),
+        ("gemini/gemini-1.5-pro", "tiktoken:cl100k_base", False,
+         "lengths in cl100k_base tokens (approximate for this model)"),
+        ("openai/gpt-4o", "tiktoken:cl100k_base", False,
+         "lengths in cl100k_base tokens (approximate for this model)"),
+        ("gkamradt/gpt-4", None, True, "lengths as imported (estimated, not counted by niah)"),
+        ("openai/gpt-4o", None, False, "lengths in tokens of an unrecorded tokenizer"),
+        ("openai/gpt-4o", "tiktoken:o200k_base", False, None),
+        ("llamacpp/smollm2-135m", "llamacpp:smollm2.gguf", False, None),
+    ],
+)
+def test_title_says_when_lengths_are_not_the_models_own_tokens(
+    model: str, tokenizer: str | None, estimated: bool, caption: str | None
+) -> None:
+    rows = [make_row(1000, 0, 1.0, model=model, estimated=estimated)]
+    df = rows_frame(rows, tokenizers={model: tokenizer})
+    fig = plot_heatmap(df)
+    (ax,) = heatmap_axes(fig)
+    lines = ax.get_title().splitlines()
+    assert lines[0] == model
+    assert lines[1:-1] == ([caption] if caption else [])
+    assert lines[-1] == "recall 100.0% · 1 trial"
+
+
+def test_comparison_panel_titles_carry_the_length_caption() -> None:
+    rows = [make_row(1000, 0, 1.0, model=CLAUDE), make_row(1000, 0, 1.0, model="openai/gpt-4o")]
+    df = rows_frame(rows, tokenizers={CLAUDE: "tiktoken:cl100k_base",
+                                      "openai/gpt-4o": "tiktoken:o200k_base"})
+    fig = plot_comparison(df)
+    render(fig)
+    claude, gpt = (ax.get_title(loc="left") for ax in heatmap_axes(fig))
+    assert claude == (f"{CLAUDE}  ·  recall 100.0% · 1 trial\n"
+                      "lengths in cl100k_base tokens (approximate for this model)")
+    assert gpt == "openai/gpt-4o  ·  recall 100.0% · 1 trial"
+
+
+def test_comparison_draws_unanswered_apart_and_keeps_one_legend_order() -> None:
+    rows = [make_row(1000, 0, model="a/one", error="truncated"),
+            make_row(1000, 0, model="b/two", error=True)]
+    fig = plot_comparison(rows_frame(rows), annotate=False)
+    image = render(fig)
+    one, two = heatmap_axes(fig)
+    assert share(cell_pixels(image, one, 0, 0), LIGHT) > 0.5
+    assert share(cell_pixels(image, two, 0, 0), GRAY) > 0.8
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "API error (every trial)", "no answer: truncated/empty (every trial)"]

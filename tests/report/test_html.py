@@ -12,7 +12,14 @@ import pandas as pd
 from niah.analysis import load_results, rows_frame, summarize
 from niah.report.build import build_report
 from niah.report.html import MAX_RESPONSE_CHARS, ReportImages, redact, render_html
-from tests.report.factory import HOSTILE, make_row, quickstart_rows, write_run
+from tests.report.factory import (
+    HOSTILE,
+    answer_error_rows,
+    make_row,
+    manifest,
+    quickstart_rows,
+    write_run,
+)
 
 
 class Tags(HTMLParser):
@@ -98,8 +105,8 @@ def test_images_are_embedded_per_model(tmp_path: Path) -> None:
 def test_missed_and_errored_trials_are_listed() -> None:
     df = rows_frame(quickstart_rows())
     page = page_for(df)
-    table = page.split("Missed and errored trials")[1]
-    assert table.count("permanent: context too long") == 3
+    table = page.split("Missed, unanswered and errored trials")[1]
+    assert table.count("API error (permanent): context too long") == 3
     assert table.count("<tr>") == 1 + 3 + 3  # header, errors, misses (score < 1)
 
 
@@ -130,3 +137,56 @@ def test_run_without_manifest_says_so(tmp_path: Path) -> None:
     df = load_results(run)
     page = render_html(df, summarize(df), ReportImages(), [(str(run), None)])
     assert "No manifest.json" in page
+
+
+def summary_rows(page: str) -> dict[str, list[str]]:
+    """The summary table's cells as text, by column header."""
+    table = page.split("<h2>Summary</h2>")[1].split("</table>")[0]
+    heads = re.findall(r"<th>(.*?)</th>", table)
+    cells = [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", table)]
+    return {h: cells[k::len(heads)] for k, h in enumerate(heads)}
+
+
+def test_unanswered_trials_are_a_summary_column_and_listed_with_their_kind() -> None:
+    page = page_for(rows_frame(answer_error_rows()))
+    columns = summary_rows(page)
+    assert columns["API errors"] == ["4 (36.4%)"]
+    assert columns["Unanswered"] == ["4 (36.4%)"]
+    assert columns["Recall"] == ["66.7%"]
+    table = page.split("Missed, unanswered and errored trials")[1]
+    assert table.count("no answer (truncated): the reply hit the output limit") == 3
+    assert table.count("no answer (empty): the reply is empty") == 1
+    assert table.count("(empty reply)") == 1 and table.count("(no response)") == 4
+    assert table.count("API error (permanent): context too long") == 4
+    # the cut reply is shown, so a reader sees where it stopped
+    assert "Let me think about where the magic number could be. First, the" in table
+    assert "hatched light gray" in page and "API error" in page
+
+
+def test_lengths_and_token_counts_are_shown_per_model(tmp_path: Path) -> None:
+    claude = "anthropic/<i>claude</i>"
+    rows = [make_row(n, 0, 1.0, model=claude, reported=round((n + 50) * 1.25))
+            for n in (1000, 2000)]
+    rows += [make_row(n, 0, 1.0, reported=n + 50) for n in (1000, 2000)]
+    rows += [make_row(1000, 0, 1.0, model="x/local")]
+    run = write_run(tmp_path / "run", rows, manifest(
+        {claude: "tiktoken:cl100k_base", "openai/gpt-4o": "tiktoken:o200k_base",
+         "x/local": "hf:/models/local/tokenizer.json"}))
+    df = load_results(run)
+    page = page_for(df)
+    columns = summary_rows(page)
+    assert columns["Model"] == ["anthropic/&lt;i&gt;claude&lt;/i&gt;", "openai/gpt-4o", "x/local"]
+    assert columns["Lengths counted in"] == [
+        "cl100k_base (approximate)", "o200k_base", "hf:local/tokenizer.json"]
+    assert columns["Token counts (server vs niah)"] == [
+        "differs in 2 of 2 rows (median ratio 1.250)", "agrees (2 rows)", "not reported"]
+    warnings = re.findall(r'<p class="warn">(.*?)</p>', page)
+    assert len(warnings) == 2  # under the summary and in the model's section
+    assert warnings[0].startswith("anthropic/&lt;i&gt;claude&lt;/i&gt;: the server counted "
+                                  "prompts differently from niah in 2 of 2 rows")
+    assert "(niah counted in tiktoken:cl100k_base)" in warnings[0]
+    assert "<i>claude</i>" not in page
+    notes = re.findall(r'<p class="note">(.*?)</p>', page)
+    approximate = [n for n in notes if "not in this model&#x27;s own tokens" in n]
+    assert len(approximate) == 2 and approximate[0].startswith("anthropic/&lt;i&gt;claude")
+    assert not any(n.startswith("openai/gpt-4o:") for n in notes)
