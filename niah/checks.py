@@ -34,8 +34,9 @@ class TokenMismatch:
         return (
             f"{self.model}: the server counted prompts differently from niah in {self.rows} "
             f"of {self.compared} rows (median ratio {self.median_ratio:.3f}){assumed}; "
-            "lengths on the heatmap may not be what the model saw: set the model's real "
-            "tokenizer (tokenizer: hf:PATH/tokenizer.json or llamacpp:PATH.gguf)"
+            "lengths on the heatmap may not be what the model saw: where the model's own "
+            "tokenizer is available, set it (tokenizer: hf:PATH/tokenizer.json or "
+            "llamacpp:PATH.gguf); otherwise read the lengths as approximate"
         )
 
 
