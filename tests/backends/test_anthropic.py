@@ -136,20 +136,6 @@ def test_a_thinking_budget_must_leave_room_and_suit_the_model() -> None:
         AnthropicBackend.check_model(adaptive, RunSpec(max_tokens=8192))
 
 
-@pytest.mark.parametrize(
-    ("name", "window"),
-    [("claude-3-haiku-20240307", 200_000), ("claude-3-5-sonnet-20241022", 200_000),
-     ("claude-3-7-sonnet-latest", 200_000), ("claude-opus-4-1-20250805", 200_000),
-     ("claude-sonnet-4-5", 200_000), ("claude-haiku-4-5-20251001", 200_000),
-     ("claude-opus-4-5-20251101", 200_000), ("claude-opus-4-6", 1_000_000),
-     ("claude-sonnet-4-6", 1_000_000), ("claude-opus-4-7", 1_000_000),
-     ("claude-sonnet-5", 1_000_000), ("claude-opus-5-5", 1_000_000),
-     ("claude-fable-5-1", 1_000_000), ("claude-haiku-5", None), ("claude-instant-1.2", None)],
-)
-def test_known_windows(name: str, window: int | None) -> None:
-    assert AnthropicBackend.known_window(ModelSpec(id=f"anthropic/{name}")) == window
-
-
 async def test_response_parsing_counts_cached_prompt_tokens() -> None:
     completion = await backend(ScriptedTransport(httpx.Response(200, json=RESPONSE))).generate(
         REQUEST

@@ -130,19 +130,6 @@ def test_auto_temperature(name: str, auto: float | None) -> None:
     assert GeminiBackend.request_temperature(spec, 0.3) == 0.3  # allowed, if not advised
 
 
-@pytest.mark.parametrize(
-    ("name", "window"),
-    [("gemini-1.5-pro", 2_097_152), ("gemini-1.5-flash-002", 1_048_576),
-     ("models/gemini-2.0-flash", 1_048_576), ("gemini-2.0-flash-lite-001", 1_048_576),
-     ("gemini-2.5-pro", 1_048_576), ("gemini-2.5-flash-preview-09-2025", 1_048_576),
-     ("gemini-2.5-flash-lite", 1_048_576), ("gemini-3-pro-preview", 1_048_576),
-     ("gemini-3.1-pro-preview", 1_048_576), ("gemini-2.5-flash-image", None),
-     ("gemma-3-27b-it", None)],
-)
-def test_known_windows(name: str, window: int | None) -> None:
-    assert GeminiBackend.known_window(ModelSpec(id=f"gemini/{name}")) == window
-
-
 async def test_response_parsing() -> None:
     completion = await backend(ScriptedTransport(httpx.Response(200, json=RESPONSE))).generate(
         REQUEST

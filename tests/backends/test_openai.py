@@ -202,16 +202,6 @@ async def test_a_refusal_is_permanent() -> None:
     assert "I can't help with that." in str(info.value)
 
 
-@pytest.mark.parametrize(
-    ("name", "window"),
-    [("gpt-4o-mini", 128_000), ("gpt-4o-2024-08-06", 128_000), ("gpt-4.1-nano", 1_047_576),
-     ("o3", 200_000), ("o1-mini", 128_000), ("gpt-5", 272_000), ("gpt-5.2", 272_000),
-     ("gpt-5-mini-2025-08-07", 272_000), ("gpt-5.4", None), ("ft:gpt-4o:acme", None)],
-)
-def test_known_windows(name: str, window: int | None) -> None:
-    assert OpenAIBackend.known_window(ModelSpec(id=f"openai/{name}")) == window
-
-
 def test_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OPENAI_API_KEY")
     with pytest.raises(ConfigError) as info:
