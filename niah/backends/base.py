@@ -7,9 +7,10 @@ A reply that came back normally is a ``Completion``, even when its text is empty
 was cut by the token limit: scoring records those as ``empty`` or ``truncated``.
 
 What a backend knows about its models without a key or a loaded model is asked of
-the class, so ``niah plan`` can check a config before anything runs: its
-``Options`` (``options_model``), the window (``known_window``), the temperature to
-send (``request_temperature``) and rules tying options to run settings (``check_run``).
+the class, so ``niah plan`` can check a config before anything runs: its options
+(``options_model``, a ``BackendOptions`` subclass), the window (``known_window``), the
+temperature to send (``request_temperature``, from ``temperature_refusal`` and
+``auto_temperature``) and rules tying options to the run settings (``check_model``).
 """
 
 from __future__ import annotations
