@@ -94,3 +94,17 @@ def test_context_window_prefers_the_config() -> None:
     scripted = ModelSpec(id="scripted/x", options={"context_window": 500})
     assert registry.context_window(scripted) == 500
     assert registry.context_window(ModelSpec(id="openai-compatible/m")) is None
+
+
+def test_auto_keeps_the_cache_keys_of_models_that_took_zero() -> None:
+    """Stored responses of runs made before ``auto`` existed still hit the cache."""
+    from niah.backends.base import Message
+    from niah.cache import request_key
+
+    spec = ModelSpec(id="openai/gpt-4o-mini")
+    old = Request(messages=[Message(role="user", content="q")], temperature=0.0, seed=0)
+    new = old.model_copy(update={"temperature": registry.request_temperature(spec, "auto")})
+    assert request_key(spec, new) == request_key(spec, old)
+    o3 = ModelSpec(id="openai/o3")  # sends none now: a new key, never a stale answer
+    none = old.model_copy(update={"temperature": registry.request_temperature(o3, "auto")})
+    assert request_key(o3, none) != request_key(o3, old)
