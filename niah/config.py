@@ -39,9 +39,12 @@ class ModelSpec(_Strict):
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Name of the environment variable holding the key; the key itself never goes in configs."""
     options: dict[str, Any] = Field(default_factory=dict)
-    """Backend-specific options (e.g. ``n_threads`` for llamacpp, ``mode: completions``)."""
+    """Backend options (e.g. ``n_threads`` for llamacpp, ``reasoning_effort`` for openai),
+    checked against the backend's ``Options`` before anything runs; HTTP backends send
+    ``options.body`` as extra request fields."""
     context_window: int | None = Field(default=None, gt=0)
-    """The model's context window in tokens, to reject lengths that cannot fit."""
+    """The model's context window in tokens (prompt + answer), to refuse lengths that
+    cannot fit; overrides the window niah knows for the model."""
 
     @field_validator("id")
     @classmethod
@@ -276,7 +279,11 @@ class RunSpec(_Strict):
 
     max_tokens: int = Field(default=64, ge=1, le=100_000)
     """Output tokens per answer; below 32 truncates many correct answers."""
-    temperature: float = Field(default=0.0, ge=0, le=2)
+    temperature: float | Literal["auto"] | None = "auto"
+    """Sampling temperature, 0 to 2. ``auto`` sends 0 to models that take a temperature
+    and none to those that reject one or advise against setting it (OpenAI o-series and
+    gpt-5, Claude from Opus 4.7 and with extended thinking, Gemini 3); ``null`` sends
+    none. A number is refused for a model that rejects it."""
     concurrency: int = Field(default=4, ge=1, le=1024)
     """In-flight requests per model (local backends force 1)."""
     requests_per_minute: float | None = Field(default=None, gt=0)
@@ -289,6 +296,16 @@ class RunSpec(_Strict):
     min_trials_before_abort: int = Field(default=10, ge=1)
     cache: bool = True
     """Reuse stored responses for identical requests (never pay twice for a cell)."""
+    @field_validator("temperature", mode="before")
+    @classmethod
+    def _temperature(cls, v: Any) -> Any:
+        # one message for every wrong value, not one per branch of the union
+        if v is None or v == "auto":
+            return v
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 2:
+            return float(v)
+        raise ValueError(f"expected a number from 0 to 2, auto or null, got {v!r}")
+
     build_prompts: Literal["auto", "process", "inline"] = "auto"
     """Where prompts are built: ``process`` builds them ahead in a child process on a
     spare core (a fast server then waits on the client less), ``inline`` just before

@@ -11,6 +11,7 @@ from typing import Any
 
 from niah._version import __version__
 from niah.backends.base import Completion, Message, Request
+from niah.backends.registry import request_temperature
 from niah.config import Experiment, ModelSpec
 from niah.errors import ConfigError
 from niah.plan import Trial
@@ -22,12 +23,13 @@ from niah.store import utc_now
 from niah.tokenizers import Tokenizer
 
 
-def make_request(experiment: Experiment, bp: BuiltPrompt) -> Request:
-    """The request for one built prompt (the same for every model of the experiment)."""
+def make_request(experiment: Experiment, bp: BuiltPrompt, spec: ModelSpec) -> Request:
+    """The request for one built prompt to one model (``run.temperature: auto`` depends
+    on the model: see ``Backend.request_temperature``)."""
     run = experiment.run
     return Request(
         messages=[Message.model_validate(m) for m in bp.messages],
-        max_tokens=run.max_tokens, temperature=run.temperature,
+        max_tokens=run.max_tokens, temperature=request_temperature(spec, run.temperature),
         seed=experiment.seed, prompt_tokens=bp.prompt_tokens,
     )
 

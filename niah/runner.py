@@ -162,7 +162,7 @@ class Runner:
             self._check_error_rate(mr, row)
 
     async def _trial(self, mr: ModelRun, trial: Trial, bp: BuiltPrompt) -> ResultRow:
-        request = make_request(self.experiment, bp)
+        request = make_request(self.experiment, bp, mr.spec)
         key = request_key(mr.spec, request) if self.cache is not None else ""
         completion = self.cache.get(key) if self.cache is not None else None
         cached, attempts, error = completion is not None, 0, None

@@ -134,10 +134,12 @@ def score(
     return (sum(asked) / len(asked) if asked else 0.0), hits
 
 
-TRUNCATED_REASONS = frozenset({"length", "max_tokens", "max_output_tokens", "MAX_TOKENS"})
-"""Finish reasons that mean the output hit the token limit: OpenAI and llama.cpp
-(``length``), Anthropic (``max_tokens``), OpenAI Responses (``max_output_tokens``),
-Gemini (``MAX_TOKENS``)."""
+TRUNCATED_REASONS = frozenset({
+    "length", "max_tokens", "max_output_tokens", "MAX_TOKENS", "model_context_window_exceeded",
+})
+"""Finish reasons that mean the output hit a token limit: OpenAI and llama.cpp
+(``length``), Anthropic (``max_tokens``, and ``model_context_window_exceeded`` when the
+window ends first), OpenAI Responses (``max_output_tokens``), Gemini (``MAX_TOKENS``)."""
 
 
 def is_truncated(finish_reason: str | None) -> bool:
@@ -163,11 +165,13 @@ def grade(
     A cut reply that holds every answer scores as found.
     """
     reason = finish_reason or "unknown"
-    if not response.strip():
+    cut = is_truncated(finish_reason)
+    if not response.strip() and not cut:
         return Grade(None, [None] * len(needles), ErrorInfo(
             kind="empty", message=f"the reply is empty (finish_reason {reason})"))
     value, hits = score(needles, response, spec)
-    if is_truncated(finish_reason) and value < 1.0:
+    if cut and value < 1.0:
+        # a thinking model that spent the whole budget reasoning lands here, text or none
         return Grade(None, list(hits), ErrorInfo(
             kind="truncated",
             message=f"the reply hit the output limit ({reason}) before the answer; "

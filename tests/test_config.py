@@ -72,6 +72,20 @@ def test_minimal_config_gets_documented_defaults() -> None:
     assert exp.needles[0].value.kind == "random_number" and exp.needles[0].value.digits == 7
     assert exp.total_needles == 1
     assert exp.base_dir == "."
+    assert exp.run.temperature == "auto"  # 0 where the model takes one, else none
+
+
+@pytest.mark.parametrize(("given", "kept"), [("auto", "auto"), (None, None), (0, 0.0),
+                                             (1, 1.0), (0.7, 0.7)])
+def test_temperature_forms(given: Any, kept: Any) -> None:
+    assert load_experiment(cfg(**{"run.temperature": given})).run.temperature == kept
+
+
+@pytest.mark.parametrize("bad", ["hot", "AUTO", True, 2.5, -1, [0]])
+def test_a_bad_temperature_is_one_message(bad: Any) -> None:
+    err = error_of(cfg(**{"run.temperature": bad}))
+    assert err.path == "run.temperature"
+    assert err.message == f"expected a number from 0 to 2, auto or null, got {bad!r}"
 
 
 def test_total_needles_counts_counts() -> None:
@@ -466,6 +480,13 @@ def test_cli_overrides(tmp_path: Path) -> None:
     (["--model", "nomodel"], "model[0].id"),
     (["--set", "grid.repeats=0"], "grid.repeats"),
     (["--set", "grid.nope=1"], "grid.nope"),
+    (["--set", "model=[{id: scripted/a}, {id: llamacpp/x.gguf, options: {n_threads: 0}}]"],
+     "model[1].options.n_threads"),
+    (["--set", "model={id: openai/gpt-4o, options: {body: {temperature: 1}}}"],
+     "model[0].options.body"),
+    (["--model", "openai/o3", "--set", "run.temperature=0"], "run.temperature"),
+    (["--set", "model={id: anthropic/claude-sonnet-4-5, options: {thinking_budget: 2048}}",
+      "--set", "run.temperature=null"], "model[0].options.thinking_budget"),
 ])
 def test_cli_override_errors(tmp_path: Path, extra: list[str], path: str) -> None:
     cfg_path = str(write(tmp_path, yaml.safe_dump(cfg())))

@@ -151,7 +151,8 @@ def test_a_response_is_normalised_once_however_many_needles(
     ("text", "reason", "kind", "value"),
     [
         ("", "stop", "empty", None),
-        ("   \n", "length", "empty", None),
+        ("   \n", "length", "truncated", None),  # all the budget went to thinking
+        ("", "model_context_window_exceeded", "truncated", None),
         ("The special magic number is", "length", "truncated", None),
         ("The special magic number is", "max_tokens", "truncated", None),
         ("The special magic number is", "MAX_TOKENS", "truncated", None),

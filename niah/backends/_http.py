@@ -13,8 +13,10 @@ the runner can retry what is worth retrying and record the rest:
     401, 403                                    -> Permanent "auth"
     404                                         -> Permanent "not_found"
     other 3xx/4xx                               -> Permanent "bad_request"
-    200 with unparsable JSON or no answer       -> Transient "bad_response"
+    200 with unparsable JSON or no answer at all -> Transient "bad_response"
 
+A 200 whose answer is empty or was cut by the token limit is not an error: it is a
+``Completion`` with the provider's own finish reason, and scoring records it.
 Backends never retry: the runner does, once, for all of them.
 """
 
@@ -29,18 +31,16 @@ from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar
 
 import httpx
+from pydantic import Field, field_validator
 
-from niah.backends.base import Backend, Message, Request
+from niah.backends.base import Backend, BackendOptions, Completion, Usage, parse_options
 from niah.config import ModelSpec
 from niah.errors import ConfigError, ModelError, PermanentModelError, TransientModelError
+from niah.redact import redact_text
 
 DEFAULT_TIMEOUT = httpx.Timeout(600.0, connect=30.0)
 """Long-context prompts can take minutes; the runner may enforce a shorter limit."""
 MESSAGE_LIMIT = 300
-REDACTED = "***"
-
-PROBE_REQUEST = Request(messages=[Message(role="user", content="")], seed=0)
-"""Builds a body at construction so bad ``options`` fail before a run starts."""
 
 _CONTEXT_PATTERNS = re.compile(
     r"context[ _-]?(length|window|size)|too long|maximum context|too many tokens"
@@ -48,8 +48,34 @@ _CONTEXT_PATTERNS = re.compile(
     re.IGNORECASE,
 )
 _CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error", "string_above_max_length"}
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s\"',;}]+")
-_URL_KEY = re.compile(r"(?i)([?&](?:key|api_key|api-key)=)[^&\s\"']+")
+
+
+class HTTPOptions(BackendOptions):
+    """``model.options`` of an HTTP backend: named options, and ``body`` sent as it is."""
+
+    reserved: ClassVar[frozenset[str]] = frozenset()
+    """Body fields (dotted paths) that niah sets from the run settings or a named option."""
+
+    body: dict[str, Any] = Field(default_factory=dict)
+    """Extra fields merged into every request body (e.g. ``{top_k: 1}``); fields niah
+    sets itself are refused."""
+
+    @field_validator("body")
+    @classmethod
+    def _not_set_by_niah(cls, body: dict[str, Any]) -> dict[str, Any]:
+        for dotted in sorted(cls.reserved):
+            node: Any = body
+            *parents, last = dotted.split(".")
+            for key in parents:
+                node = node.get(key) if isinstance(node, dict) else None
+            if isinstance(node, dict) and last in node:
+                raise ValueError(f"{dotted} is set by niah from the run settings or a named "
+                                 "option; remove it")
+        return body
+
+    def fields(self) -> dict[str, Any]:
+        """The named options as request body fields."""
+        return {}
 
 
 def resolve_api_key(spec: ModelSpec, defaults: Sequence[str], *, required: bool) -> str | None:
@@ -80,7 +106,7 @@ def check_base_url(url: str) -> str:
 
 
 def merge_options(body: dict[str, Any], options: Mapping[str, Any], path: str = "") -> None:
-    """Add pass-through ``model.options`` to a body; never override what niah sets."""
+    """Add option fields to a body; never override what niah sets."""
     for key, value in options.items():
         if key not in body:
             body[key] = value
@@ -92,18 +118,9 @@ def merge_options(body: dict[str, Any], options: Mapping[str, Any], path: str = 
             )
 
 
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """Remove keys and bearer tokens (servers may echo request headers into errors)."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, REDACTED)
-    text = _BEARER.sub(rf"\1{REDACTED}", text)
-    return _URL_KEY.sub(rf"\1{REDACTED}", text)
-
-
 def one_line(text: str, secrets: Sequence[str]) -> str:
     """Redacted before truncation, so no fragment of a key can survive the cut."""
-    text = " ".join(redact(text, secrets).split())
+    text = " ".join(redact_text(text, secrets).split())
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
 
 
@@ -193,6 +210,16 @@ def as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def as_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def answer(text: str, usage: Usage, finish_reason: Any, provider_id: Any) -> Completion:
+    """A parsed reply; finish reason and id kept only when the provider sent strings."""
+    return Completion(text=text, usage=usage, finish_reason=as_str(finish_reason),
+                      provider_id=as_str(provider_id))
+
+
 class HTTPBackend(Backend):
     """A backend that POSTs JSON; owns its clients unless one is injected (tests).
 
@@ -205,22 +232,30 @@ class HTTPBackend(Backend):
     """
 
     default_base_url: ClassVar[str] = ""
+    key_envs: ClassVar[tuple[str, ...]] = ()
+    """Environment variables tried for the key when ``model.api_key_env`` is not set."""
+    key_required: ClassVar[bool] = True
+    options_model: ClassVar[type[HTTPOptions]] = HTTPOptions
+    options: HTTPOptions
     remote = True
 
     def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(spec)
+        self.options = parse_options(self.options_model, spec)
+        self.base_url = check_base_url(spec.base_url or self.default_base_url)
+        self._key = resolve_api_key(spec, self.key_envs, required=self.key_required)
+        self._secrets: list[str] = [self._key] if self._key else []
         self._client = client
         self._owns_client = client is None
         self._owned: list[httpx.AsyncClient] = []
         self._idle: list[httpx.AsyncClient] = []
         self._ssl: ssl.SSLContext | None = None
-        self._secrets: list[str] = []
-        self.base_url = check_base_url(spec.base_url or self.default_base_url)
 
-    def _remember_secret(self, key: str | None) -> str | None:
-        if key:
-            self._secrets.append(key)
-        return key
+    def with_options(self, body: dict[str, Any]) -> dict[str, Any]:
+        """``body`` with the named options and then ``options.body`` merged in."""
+        merge_options(body, self.options.fields())
+        merge_options(body, self.options.body, "body.")
+        return body
 
     async def post_json(
         self, url: str, headers: Mapping[str, str], body: Mapping[str, Any]

@@ -1,45 +1,94 @@
 """``anthropic/MODEL``: Anthropic's Messages API.
 
-The system prompt is a top-level field, ``max_tokens`` is required, and there is no
-``seed`` (the API has none; temperature 0 is as deterministic as it gets).
-``model.options`` are passed through as body fields (e.g. ``top_k``).
+The system prompt is a top-level field, ``max_tokens`` is required and counts thinking
+and answer together, and there is no ``seed`` (temperature 0 is as deterministic as it
+gets). Claude models from Opus 4.7 and Sonnet 5 take no temperature but their default
+and think adaptively (on by default from Sonnet 5 and Opus 5); earlier ones think only
+when given ``options.thinking_budget``, which rules out a temperature too.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-import httpx
+from pydantic import Field
 
-from niah.backends._http import (
-    PROBE_REQUEST,
-    HTTPBackend,
-    as_int,
-    bad_response,
-    merge_options,
-    resolve_api_key,
-)
-from niah.backends.base import Completion, Request, Usage
-from niah.config import ModelSpec
-from niah.errors import PermanentModelError
+from niah.backends import windows
+from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_response
+from niah.backends.base import Completion, Request, Usage, parse_options
+from niah.config import ModelSpec, RunSpec
+from niah.errors import ConfigError, PermanentModelError
 
 API_VERSION = "2023-06-01"
+ADAPTIVE_FROM = (4, 7)
+"""Claude versions from here on take no temperature and no thinking budget."""
+
+
+class AnthropicOptions(HTTPOptions):
+    """``model.options`` of anthropic."""
+
+    reserved: ClassVar[frozenset[str]] = frozenset({
+        "model", "max_tokens", "messages", "system", "temperature", "thinking",
+        "output_config.effort",
+    })
+
+    thinking_budget: int | None = Field(default=None, ge=1024)
+    """Extended thinking with up to this many tokens (Claude 3.7 Sonnet to the 4.6
+    models, Haiku 4.5); must stay below ``run.max_tokens``, which it counts against."""
+    effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
+    """``output_config.effort``: how much models with adaptive thinking (Opus 4.6 and
+    later, Sonnet 5) think and write; which levels a model takes varies."""
+
+    def fields(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.thinking_budget is not None:
+            out["thinking"] = {"type": "enabled", "budget_tokens": self.thinking_budget}
+        if self.effort is not None:
+            out["output_config"] = {"effort": self.effort}
+        return out
+
+
+def _adaptive_only(spec: ModelSpec) -> bool:
+    version = windows.claude_version(spec.name)
+    return version is not None and version[1:] >= ADAPTIVE_FROM
 
 
 class AnthropicBackend(HTTPBackend):
     """POST {base_url}/messages with ``x-api-key``."""
 
     default_base_url: ClassVar[str] = "https://api.anthropic.com/v1"
+    key_envs: ClassVar[tuple[str, ...]] = ("ANTHROPIC_API_KEY",)
+    options_model: ClassVar[type[AnthropicOptions]] = AnthropicOptions
+    options: AnthropicOptions
 
-    def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
-        super().__init__(spec, client)
-        key = resolve_api_key(spec, ("ANTHROPIC_API_KEY",), required=True)
-        self._key = self._remember_secret(key) or ""
-        self.build_body(PROBE_REQUEST)
+    @classmethod
+    def known_window(cls, spec: ModelSpec) -> int | None:
+        return windows.known_window("anthropic", spec.name)
+
+    @classmethod
+    def temperature_refusal(cls, spec: ModelSpec) -> str | None:
+        if _adaptive_only(spec):
+            return "Claude models from Opus 4.7 and Sonnet 5 accept only their default"
+        if parse_options(AnthropicOptions, spec).thinking_budget is not None:
+            return "extended thinking (options.thinking_budget) works only at the default"
+        return None
+
+    @classmethod
+    def check_model(cls, spec: ModelSpec, run: RunSpec) -> None:
+        budget = parse_options(AnthropicOptions, spec).thinking_budget
+        if budget is None:
+            return
+        if _adaptive_only(spec):
+            raise ConfigError("model.options.thinking_budget", f"{spec.id} thinks adaptively "
+                              "and refuses a thinking budget; set options.effort instead")
+        if budget >= run.max_tokens:
+            raise ConfigError("model.options.thinking_budget", f"{budget} must be below "
+                              f"run.max_tokens ({run.max_tokens}), which counts thinking "
+                              "and answer together")
 
     def headers(self) -> dict[str, str]:
         return {
-            "x-api-key": self._key,
+            "x-api-key": self._key or "",
             "anthropic-version": API_VERSION,
             "content-type": "application/json",
         }
@@ -54,12 +103,12 @@ class AnthropicBackend(HTTPBackend):
                 for m in request.messages
                 if m.role != "system"
             ],
-            "temperature": request.temperature,
         }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
         if system:
             body["system"] = system
-        merge_options(body, self.spec.options)
-        return body
+        return self.with_options(body)
 
     async def generate(self, request: Request) -> Completion:
         data = await self.post_json(
@@ -69,11 +118,14 @@ class AnthropicBackend(HTTPBackend):
 
 
 def parse_message(provider: str, data: dict[str, Any]) -> Completion:
-    """Text blocks joined; prompt tokens include the cached and cache-written ones."""
+    """Text blocks joined; prompt tokens include the cached and cache-written ones.
+
+    A message without text is an answer when it says why it stopped (``max_tokens``
+    after thinking, or an empty ``end_turn``); one without content blocks is not."""
     blocks = data.get("content")
-    if not isinstance(blocks, list) or not blocks:
-        raise bad_response(provider, "response has no content blocks")
     stop_reason = data.get("stop_reason")
+    if not isinstance(blocks, list) or not (blocks or isinstance(stop_reason, str)):
+        raise bad_response(provider, "response has no content blocks")
     if stop_reason == "refusal":
         raise PermanentModelError(
             f"{provider}: the model's safety system refused to answer", kind="content_filtered"
@@ -83,12 +135,7 @@ def parse_message(provider: str, data: dict[str, Any]) -> Completion:
         for b in blocks
         if isinstance(b, dict) and b.get("type") == "text" and isinstance(b.get("text"), str)
     )
-    return Completion(
-        text=text,
-        usage=parse_usage(data.get("usage")),
-        finish_reason=stop_reason if isinstance(stop_reason, str) else None,
-        provider_id=data.get("id") if isinstance(data.get("id"), str) else None,
-    )
+    return answer(text, parse_usage(data.get("usage")), stop_reason, data.get("id"))
 
 
 def parse_usage(usage: Any) -> Usage:

@@ -3,16 +3,28 @@
 Retries, rate limits, caching, timing and cost live in the runner, once. A backend
 only turns a ``Request`` into a ``Completion`` or raises a ``ModelError``
 (``TransientModelError`` when a retry may help, ``PermanentModelError`` otherwise).
+A reply that came back normally is a ``Completion``, even when its text is empty or
+was cut by the token limit: scoring records those as ``empty`` or ``truncated``.
+
+What a backend knows about its models without a key or a loaded model is asked of
+the class, so ``niah plan`` can check a config before anything runs: its options
+(``options_model``, a ``BackendOptions`` subclass), the window (``known_window``), the
+temperature to send (``request_temperature``, from ``temperature_refusal`` and
+``auto_temperature``) and rules tying options to the run settings (``check_model``).
 """
 
 from __future__ import annotations
 
 import abc
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from niah.config import ModelSpec
+from niah.config import ModelSpec, RunSpec, config_error
+from niah.errors import ConfigError
+
+TemperatureSetting = float | Literal["auto"] | None
+"""``run.temperature``: a number, ``auto`` (the backend decides) or ``None`` (send none)."""
 
 
 class Message(BaseModel):
@@ -29,7 +41,8 @@ class Request(BaseModel):
 
     messages: list[Message]
     max_tokens: int = 64
-    temperature: float = 0.0
+    temperature: float | None = 0.0
+    """``None`` sends no temperature: the model's own default applies."""
     seed: int | None = None
     prompt_tokens: int | None = None
     """Prompt size measured locally, so local backends can size their context."""
@@ -60,9 +73,32 @@ class Completion(BaseModel):
     """Extra provider facts worth keeping (e.g. llama.cpp timings); never secrets."""
 
 
+class BackendOptions(BaseModel):
+    """Base of each backend's ``model.options``: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+OptionsT = TypeVar("OptionsT", bound=BaseModel)
+
+
+def parse_options(model: type[OptionsT], spec: ModelSpec) -> OptionsT:
+    """``spec.options`` validated by ``model``, or a ``model.options.KEY: ...`` error."""
+    try:
+        return model.model_validate(spec.options)
+    except ValidationError as exc:
+        error = config_error(exc, prefix="model.options.")
+        if exc.errors()[0]["type"] == "extra_forbidden" and "body" in model.model_fields:
+            error = ConfigError(error.path, f"{error.message} (fields to send as they are "
+                                            "go under model.options.body)")
+        raise error from None
+
+
 class Backend(abc.ABC):
     """One model behind one API."""
 
+    options_model: ClassVar[type[BaseModel] | None] = None
+    """The pydantic class of ``model.options``; ``None`` leaves them unchecked."""
     max_concurrency: int | None = None
     """Upper bound the runner respects (1 for in-process models)."""
     remote: bool = False
@@ -86,6 +122,34 @@ class Backend(abc.ABC):
         """The window this backend knows for ``spec`` without a key or a loaded model
         (a table of hosted models, a GGUF's metadata); ``plan`` checks lengths with it."""
         return None
+
+    @classmethod
+    def temperature_refusal(cls, spec: ModelSpec) -> str | None:
+        """Why the model takes no temperature (it rejects any but its default), or None."""
+        return None
+
+    @classmethod
+    def auto_temperature(cls, spec: ModelSpec) -> float | None:
+        """What ``run.temperature: auto`` sends to a model that takes one: 0, as greedy
+        as the API allows, unless the provider advises against setting it (None)."""
+        return 0.0
+
+    @classmethod
+    def request_temperature(cls, spec: ModelSpec, setting: TemperatureSetting) -> float | None:
+        """The temperature a request for ``spec`` carries (None: none is sent); a number
+        the model rejects is a ``run.temperature`` error, raised before anything runs."""
+        refusal = cls.temperature_refusal(spec)
+        if setting == "auto":
+            return None if refusal else cls.auto_temperature(spec)
+        if setting is not None and refusal:
+            raise ConfigError("run.temperature", f"{spec.id} takes no temperature ({refusal}); "
+                                                 "use auto or null")
+        return setting
+
+    @classmethod  # noqa: B027 - optional hook
+    def check_model(cls, spec: ModelSpec, run: RunSpec) -> None:
+        """Refuse options this model cannot take, or that the run settings rule out
+        (``ConfigError``); called with ``request_temperature`` before anything runs."""
 
     def context_window(self) -> int | None:
         """The model's context window in tokens, when known (checked before a run)."""

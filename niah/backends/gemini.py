@@ -1,56 +1,104 @@
 """``gemini/MODEL``: the Gemini API's ``generateContent``.
 
 The key travels in the ``x-goog-api-key`` header, never in the URL, so it cannot
-end up in logs of URLs. ``model.options`` are passed through as body fields and
-may add keys inside ``generationConfig`` (e.g. ``{"generationConfig": {"topK": 1}}``).
+end up in logs of URLs. Gemini 2.5 and 3 models think before answering and their
+thinking tokens count against ``maxOutputTokens`` (``run.max_tokens``): a small limit
+can end as ``MAX_TOKENS`` with no text. ``options.thinking_budget`` (2.5) and
+``options.thinking_level`` (3) bound the thinking. Google advises leaving Gemini 3 at
+its default temperature, so ``run.temperature: auto`` sends none to it.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import re
+from typing import Any, ClassVar, Literal
 
-import httpx
+from pydantic import Field, model_validator
 
-from niah.backends._http import (
-    PROBE_REQUEST,
-    HTTPBackend,
-    as_int,
-    bad_response,
-    merge_options,
-    resolve_api_key,
-)
-from niah.backends.base import Completion, Request, Usage
-from niah.config import ModelSpec
-from niah.errors import PermanentModelError
+from niah.backends import windows
+from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_response
+from niah.backends.base import Completion, Request, Usage, parse_options
+from niah.config import ModelSpec, RunSpec
+from niah.errors import ConfigError, PermanentModelError
 
 FILTERED_FINISH_REASONS = frozenset(
     {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
 )
 """Finish reasons meaning the answer was withheld; retrying the same prompt will not help."""
 _ROLES = {"user": "user", "assistant": "model"}
+_GEMINI_3 = re.compile(r"(models/)?gemini-3([.-].*)?")
+
+
+class GeminiOptions(HTTPOptions):
+    """``model.options`` of gemini."""
+
+    reserved: ClassVar[frozenset[str]] = frozenset({
+        "contents", "systemInstruction", "generationConfig.temperature",
+        "generationConfig.maxOutputTokens", "generationConfig.seed",
+        "generationConfig.thinkingConfig",
+    })
+
+    thinking_budget: int | None = Field(default=None, ge=-1, le=32768)
+    """Gemini 2.5: thinking tokens, counted against ``run.max_tokens``; 0 turns thinking
+    off (Flash, Flash-Lite), -1 lets the model decide (the default)."""
+    thinking_level: Literal["minimal", "low", "medium", "high"] | None = None
+    """Gemini 3: how much to think (``high`` by default; ``minimal`` and ``medium``
+    only on Flash models)."""
+
+    @model_validator(mode="after")
+    def _one_thinking_control(self) -> GeminiOptions:
+        if self.thinking_budget is not None and self.thinking_level is not None:
+            raise ValueError("set thinking_budget (Gemini 2.5) or thinking_level (Gemini 3), "
+                             "not both")
+        return self
+
+    def fields(self) -> dict[str, Any]:
+        thinking: dict[str, Any] = {}
+        if self.thinking_budget is not None:
+            thinking["thinkingBudget"] = self.thinking_budget
+        if self.thinking_level is not None:
+            thinking["thinkingLevel"] = self.thinking_level
+        return {"generationConfig": {"thinkingConfig": thinking}} if thinking else {}
 
 
 class GeminiBackend(HTTPBackend):
     """POST {base_url}/models/MODEL:generateContent."""
 
     default_base_url: ClassVar[str] = "https://generativelanguage.googleapis.com/v1beta"
+    key_envs: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
+    options_model: ClassVar[type[GeminiOptions]] = GeminiOptions
+    options: GeminiOptions
 
-    def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
-        super().__init__(spec, client)
-        key = resolve_api_key(spec, ("GEMINI_API_KEY", "GOOGLE_API_KEY"), required=True)
-        self._key = self._remember_secret(key) or ""
-        self.model = spec.name.removeprefix("models/")
-        self.build_body(PROBE_REQUEST)
+    @property
+    def model(self) -> str:
+        return self.spec.name.removeprefix("models/")
+
+    @classmethod
+    def known_window(cls, spec: ModelSpec) -> int | None:
+        return windows.known_window("gemini", spec.name)
+
+    @classmethod
+    def auto_temperature(cls, spec: ModelSpec) -> float | None:
+        # Google: lower temperatures can make Gemini 3 loop or reason worse
+        return None if _GEMINI_3.fullmatch(spec.name.lower()) else 0.0
+
+    @classmethod
+    def check_model(cls, spec: ModelSpec, run: RunSpec) -> None:
+        budget = parse_options(GeminiOptions, spec).thinking_budget
+        if budget is not None and budget >= run.max_tokens:
+            raise ConfigError("model.options.thinking_budget", f"{budget} leaves no room for "
+                              f"the answer in run.max_tokens ({run.max_tokens}), which counts "
+                              "thinking tokens too")
 
     def headers(self) -> dict[str, str]:
-        return {"x-goog-api-key": self._key, "content-type": "application/json"}
+        return {"x-goog-api-key": self._key or "", "content-type": "application/json"}
 
     def build_body(self, request: Request) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
-        config: dict[str, Any] = {
-            "temperature": request.temperature,
-            "maxOutputTokens": request.max_tokens,
-        }
+        config: dict[str, Any] = {}
+        if request.temperature is not None:
+            config["temperature"] = request.temperature
+        config["maxOutputTokens"] = request.max_tokens
         if request.seed is not None:
             config["seed"] = request.seed
         body: dict[str, Any] = {
@@ -63,8 +111,7 @@ class GeminiBackend(HTTPBackend):
         }
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
-        merge_options(body, self.spec.options)
-        return body
+        return self.with_options(body)
 
     async def generate(self, request: Request) -> Completion:
         url = f"{self.base_url}/models/{self.model}:generateContent"
@@ -73,7 +120,10 @@ class GeminiBackend(HTTPBackend):
 
 
 def parse_response(provider: str, data: dict[str, Any]) -> Completion:
-    """The first candidate's text; blocked prompts and answers are permanent errors."""
+    """The first candidate's text; blocked prompts and answers are permanent errors.
+
+    A candidate without parts is an answer when it has a finish reason (``MAX_TOKENS``
+    after thinking); a response without candidates is not."""
     feedback = data.get("promptFeedback")
     block = feedback.get("blockReason") if isinstance(feedback, dict) else None
     if block:
@@ -88,19 +138,16 @@ def parse_response(provider: str, data: dict[str, Any]) -> Completion:
             f"{provider}: answer withheld (finishReason {finish_reason})", kind="content_filtered"
         )
     content = candidate.get("content")
+    if not isinstance(content, dict) and not isinstance(finish_reason, str):
+        raise bad_response(provider, "candidate has neither content nor a finish reason")
     parts = content.get("parts") if isinstance(content, dict) else None
     text = "".join(
         p["text"]
         for p in parts or []
         if isinstance(p, dict) and isinstance(p.get("text"), str) and not p.get("thought")
     )
-    completion = Completion(
-        text=text,
-        usage=parse_usage(data.get("usageMetadata")),
-        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
-        provider_id=data.get("responseId") if isinstance(data.get("responseId"), str) else None,
-    )
     metadata = data.get("usageMetadata")
+    completion = answer(text, parse_usage(metadata), finish_reason, data.get("responseId"))
     if isinstance(metadata, dict) and as_int(metadata.get("thoughtsTokenCount")):
         completion.raw = {"thoughts_tokens": metadata["thoughtsTokenCount"]}
     return completion
@@ -110,9 +157,10 @@ def parse_usage(metadata: Any) -> Usage:
     """Thinking tokens are billed as output, so they count as completion tokens."""
     if not isinstance(metadata, dict):
         return Usage()
-    answer = as_int(metadata.get("candidatesTokenCount"))
+    answer_tokens = as_int(metadata.get("candidatesTokenCount"))
     thoughts = as_int(metadata.get("thoughtsTokenCount"))
-    completion = None if answer is None and thoughts is None else (answer or 0) + (thoughts or 0)
+    completion = (None if answer_tokens is None and thoughts is None
+                  else (answer_tokens or 0) + (thoughts or 0))
     return Usage(
         prompt_tokens=as_int(metadata.get("promptTokenCount")),
         completion_tokens=completion,

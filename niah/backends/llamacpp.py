@@ -17,12 +17,12 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from niah.backends.base import Backend, Completion, Request, Usage
-from niah.config import ModelSpec, config_error
+from niah.backends.base import Backend, BackendOptions, Completion, Request, Usage, parse_options
+from niah.config import ModelSpec
 from niah.errors import ConfigError, MissingDependency, PermanentModelError
 from niah.gguf import context_length, resolve_gguf
 
@@ -35,10 +35,8 @@ UNPLANNED_CONTEXT_CAP = 8192
 """Context size when no plan sized it (``prepare`` not called, ``n_ctx`` unset)."""
 
 
-class LlamaCppOptions(BaseModel):
+class LlamaCppOptions(BackendOptions):
     """``model.options`` of the llamacpp backend."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     n_threads: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=1024)
     """Threads for generation. llama.cpp spin-waits: on a busy machine fewer is faster."""
@@ -105,8 +103,13 @@ def amx_advertised() -> bool:
     return False
 
 
-def _counting_llama(extra_buffers: bool, **kwargs: Any) -> Llama:
-    """A ``Llama`` whose ``eval`` logs each call, to count the prompt tokens computed.
+EvalLog = list[tuple[int, float]]
+"""(tokens, seconds) of each ``Llama.eval`` call of one request."""
+
+
+def _counting_llama(extra_buffers: bool, eval_log: EvalLog, **kwargs: Any) -> Llama:
+    """A ``Llama`` whose ``eval`` appends to ``eval_log``, to count the prompt tokens
+    computed.
 
     ``Llama.generate`` first evaluates the prompt tokens not found in the cache, then
     one token per generated token; the first logged call is the prompt's share.
@@ -115,9 +118,10 @@ def _counting_llama(extra_buffers: bool, **kwargs: Any) -> Llama:
     """
     from llama_cpp import Llama
 
-    class CountingLlama(Llama):
+    # without the local extra, mypy sees Llama as Any: the ignore is then unused
+    class CountingLlama(Llama):  # type: ignore[misc,unused-ignore]
         def __init__(self, **kw: Any) -> None:
-            self.eval_log: list[tuple[int, float]] = []
+            self.eval_log = eval_log
             super().__init__(**kw)
 
         @property
@@ -141,20 +145,19 @@ class LlamaCppBackend(Backend):
     """``llamacpp/<smollm2-135m | path.gguf>``, one request at a time."""
 
     max_concurrency = 1
+    options_model: ClassVar[type[LlamaCppOptions]] = LlamaCppOptions
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        try:
-            self.options = LlamaCppOptions.model_validate(spec.options)
-        except ValidationError as exc:
-            raise config_error(exc, prefix="model.options.") from None
+        self.options = parse_options(LlamaCppOptions, spec)
+        self.path: Path = resolve_gguf(spec.name)  # a wrong path is said before a missing extra
         if importlib.util.find_spec("llama_cpp") is None:
             raise MissingDependency("llama-cpp-python", "local")
-        self.path: Path = resolve_gguf(spec.name)
         self.n_ctx_train = context_length(self.path)
         self.stats = LlamaCppStats()
         self._planned_ctx: int | None = None
         self._llm: Llama | None = None
+        self._eval_log: EvalLog = []
         # A threading lock, not an asyncio one: a cancelled request's worker thread
         # keeps running, and the next request must still wait for it.
         self._lock = threading.Lock()
@@ -177,6 +180,13 @@ class LlamaCppBackend(Backend):
         if self._planned_ctx is not None:
             return self._planned_ctx
         return min(self.n_ctx_train or UNPLANNED_CONTEXT_CAP, UNPLANNED_CONTEXT_CAP)
+
+    @classmethod
+    def known_window(cls, spec: ModelSpec) -> int | None:
+        """``options.n_ctx`` (padded as llama.cpp does), else the GGUF's trained context,
+        read from its header: no model is loaded and llama-cpp-python is not needed."""
+        n_ctx = parse_options(LlamaCppOptions, spec).n_ctx
+        return _pad(n_ctx) if n_ctx is not None else context_length(resolve_gguf(spec.name))
 
     def context_window(self) -> int | None:
         if self.spec.context_window is not None:
@@ -224,6 +234,7 @@ class LlamaCppBackend(Backend):
         try:
             llm = _counting_llama(
                 self.extra_buffers,
+                self._eval_log,
                 model_path=str(self.path),
                 n_ctx=self.n_ctx,
                 n_batch=opts.n_batch,
@@ -249,15 +260,18 @@ class LlamaCppBackend(Backend):
     def _generate(self, request: Request) -> Completion:
         with self._lock:
             llm = self._load_locked()
-            log: list[tuple[int, float]] = []
-            llm.eval_log = log  # type: ignore[attr-defined]
+            self._eval_log.clear()
+            # None leaves llama-cpp-python's own default temperature
+            sampling: dict[str, Any] = {} if request.temperature is None else {
+                "temperature": request.temperature}
+            messages: Any = [m.model_dump() for m in request.messages]
             start = time.perf_counter()
             try:
                 result: Any = llm.create_chat_completion(
-                    messages=[m.model_dump() for m in request.messages],  # type: ignore[misc]
+                    messages=messages,
                     max_tokens=request.max_tokens,
-                    temperature=request.temperature,
                     seed=request.seed if request.seed is not None else self.options.seed,
+                    **sampling,
                 )
             except ValueError as exc:
                 if "exceed context window" in str(exc):
@@ -270,6 +284,7 @@ class LlamaCppBackend(Backend):
                     f"llama.cpp: {exc.__class__.__name__}: {_line(exc)}"
                 ) from exc
             eval_s = time.perf_counter() - start
+            log = list(self._eval_log)
         return self._completion(result, log, eval_s)
 
     def _completion(

@@ -1,26 +1,48 @@
 """``openai/MODEL``: OpenAI's Chat Completions API.
 
-``model.options`` are passed through as extra body fields (e.g. ``reasoning_effort``);
-one that collides with a field niah sets is a config error.
+The answer limit is sent as ``max_completion_tokens``: reasoning models (o-series,
+gpt-5) refuse the older ``max_tokens``, and their reasoning tokens count against it.
+Those models also take no temperature but their default, so ``run.temperature: auto``
+sends none to them (gpt-5.1 and later take one with ``reasoning_effort: none``).
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+import re
+from typing import Any, ClassVar, Literal
 
-import httpx
-
-from niah.backends._http import (
-    PROBE_REQUEST,
-    HTTPBackend,
-    as_int,
-    bad_response,
-    merge_options,
-    resolve_api_key,
-)
-from niah.backends.base import Completion, Request, Usage
+from niah.backends import windows
+from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_response
+from niah.backends.base import Completion, Request, Usage, parse_options
 from niah.config import ModelSpec
 from niah.errors import PermanentModelError
+
+_REASONING = re.compile(r"(o\d+|gpt-5)([.-].*)?")
+"""o1, o3-mini, o4-mini, gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-2025-12-11, ..."""
+_SAMPLING = re.compile(r"gpt-5-chat(-latest)?")
+"""gpt-5 models that are not reasoning models and take a temperature."""
+_EFFORT_NONE = re.compile(r"gpt-5\.[1-9]\d*(-.*)?")
+"""Reasoning models that take a temperature when told not to reason."""
+
+
+class OpenAIOptions(HTTPOptions):
+    """``model.options`` of openai."""
+
+    reserved: ClassVar[frozenset[str]] = frozenset({
+        "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "seed",
+        "reasoning_effort", "verbosity",
+    })
+
+    reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
+    """Reasoning models: how much to think first. Less thinking leaves more of
+    ``run.max_tokens`` for the answer; which values a model takes varies (``minimal``:
+    gpt-5, ``none``: gpt-5.1 and later)."""
+    verbosity: Literal["low", "medium", "high"] | None = None
+    """gpt-5 family: how long the answer is."""
+
+    def fields(self) -> dict[str, Any]:
+        named = {"reasoning_effort": self.reasoning_effort, "verbosity": self.verbosity}
+        return {k: v for k, v in named.items() if v is not None}
 
 
 class OpenAIBackend(HTTPBackend):
@@ -28,20 +50,24 @@ class OpenAIBackend(HTTPBackend):
 
     default_base_url: ClassVar[str] = "https://api.openai.com/v1"
     key_envs: ClassVar[tuple[str, ...]] = ("OPENAI_API_KEY",)
+    options_model: ClassVar[type[OpenAIOptions]] = OpenAIOptions
+    options: OpenAIOptions
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
     """OpenAI renamed ``max_tokens``; newer models reject the old name."""
 
-    def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
-        super().__init__(spec, client)
-        self._key = self._remember_secret(self._resolve_key())
-        self._extra_body = self._extra_options()
-        self.build_body(PROBE_REQUEST)
+    @classmethod
+    def known_window(cls, spec: ModelSpec) -> int | None:
+        return windows.known_window("openai", spec.name)
 
-    def _resolve_key(self) -> str | None:
-        return resolve_api_key(self.spec, self.key_envs, required=True)
-
-    def _extra_options(self) -> dict[str, Any]:
-        return dict(self.spec.options)
+    @classmethod
+    def temperature_refusal(cls, spec: ModelSpec) -> str | None:
+        name = spec.name.lower()
+        if not _REASONING.fullmatch(name) or _SAMPLING.fullmatch(name):
+            return None
+        effort = parse_options(OpenAIOptions, spec).reasoning_effort
+        if effort == "none" and _EFFORT_NONE.fullmatch(name):
+            return None
+        return "OpenAI reasoning models accept only their default"
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self._key}"} if self._key else {}
@@ -50,13 +76,13 @@ class OpenAIBackend(HTTPBackend):
         body: dict[str, Any] = {
             "model": self.spec.name,
             "messages": [{"role": m.role, "content": m.content} for m in request.messages],
-            "temperature": request.temperature,
-            self.max_tokens_field: request.max_tokens,
         }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        body[self.max_tokens_field] = request.max_tokens
         if request.seed is not None:
             body["seed"] = request.seed
-        merge_options(body, self._extra_body)
-        return body
+        return self.with_options(body)
 
     async def generate(self, request: Request) -> Completion:
         url = f"{self.base_url}/chat/completions"
@@ -65,7 +91,10 @@ class OpenAIBackend(HTTPBackend):
 
 
 def parse_choice(provider: str, data: dict[str, Any], *, chat: bool) -> Completion:
-    """The first choice of a chat or text completion, with usage when reported."""
+    """The first choice of a chat or text completion, with usage when reported.
+
+    Empty content is an answer (reasoning models that spent ``max_completion_tokens``
+    thinking send ``finish_reason: length`` and no text); no choice at all is not."""
     choices = data.get("choices")
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
         raise bad_response(provider, "response has no choices")
@@ -80,16 +109,15 @@ def parse_choice(provider: str, data: dict[str, Any], *, chat: bool) -> Completi
         if not isinstance(message, dict):
             raise bad_response(provider, "choice has no message")
         text = message.get("content")
+        refusal = message.get("refusal")
+        if not text and isinstance(refusal, str) and refusal:
+            raise PermanentModelError(f"{provider}: the model refused: {refusal[:200]}",
+                                      kind="content_filtered")
     else:
         text = choice.get("text")
     if text is not None and not isinstance(text, str):
         raise bad_response(provider, "answer text is not a string")
-    return Completion(
-        text=text or "",
-        usage=parse_usage(data.get("usage")),
-        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
-        provider_id=data.get("id") if isinstance(data.get("id"), str) else None,
-    )
+    return answer(text or "", parse_usage(data.get("usage")), finish_reason, data.get("id"))
 
 
 def parse_usage(usage: Any) -> Usage:

@@ -3,7 +3,8 @@
 The OpenAI protocol at a required ``model.base_url``. The key is optional and only
 read from ``model.api_key_env``: an OpenAI key is never sent to another server.
 ``model.options.mode`` picks ``chat`` (default) or ``completions`` (raw prompt, for
-base models); every other option is passed through as a body field (e.g. ``top_k``).
+base models); sampling fields a server understands go in ``options.body``
+(e.g. ``{top_k: 1}``).
 """
 
 from __future__ import annotations
@@ -11,19 +12,18 @@ from __future__ import annotations
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import BaseModel, ConfigDict, ValidationError
 
-from niah.backends._http import merge_options, resolve_api_key
 from niah.backends.base import Completion, Request
-from niah.backends.openai import OpenAIBackend, parse_choice
-from niah.config import ModelSpec, config_error
+from niah.backends.openai import OpenAIBackend, OpenAIOptions, parse_choice
+from niah.config import ModelSpec
 from niah.errors import ConfigError
 
 
-class CompatibleOptions(BaseModel):
-    """``model.options`` of openai-compatible; unknown keys are body pass-through."""
+class CompatibleOptions(OpenAIOptions):
+    """``model.options`` of openai-compatible (``reasoning_effort`` and ``verbosity``
+    are sent to servers that take them, e.g. vLLM serving gpt-oss)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    reserved: ClassVar[frozenset[str]] = OpenAIOptions.reserved | {"prompt"}
 
     mode: Literal["chat", "completions"] = "chat"
     """``completions`` sends one plain-text prompt to /completions (base models)."""
@@ -33,6 +33,9 @@ class OpenAICompatibleBackend(OpenAIBackend):
     """An OpenAI-protocol server run by someone other than OpenAI."""
 
     key_envs: ClassVar[tuple[str, ...]] = ()
+    key_required: ClassVar[bool] = False
+    options_model: ClassVar[type[CompatibleOptions]] = CompatibleOptions
+    options: CompatibleOptions
     max_tokens_field: ClassVar[str] = "max_tokens"
     """The name every compatible server understands."""
 
@@ -41,31 +44,26 @@ class OpenAICompatibleBackend(OpenAIBackend):
             raise ConfigError(
                 "model.base_url", "is required for openai-compatible (e.g. http://127.0.0.1:8080/v1)"
             )
-        try:
-            self.options = CompatibleOptions.model_validate(spec.options)
-        except ValidationError as exc:
-            raise config_error(exc, prefix="model.options.") from None
         super().__init__(spec, client)
 
-    def _resolve_key(self) -> str | None:
-        return resolve_api_key(self.spec, (), required=False)
+    @classmethod
+    def known_window(cls, spec: ModelSpec) -> int | None:
+        return None  # any model at all: set model.context_window
 
-    def _extra_options(self) -> dict[str, Any]:
-        return dict(self.options.model_extra or {})
+    @classmethod
+    def temperature_refusal(cls, spec: ModelSpec) -> str | None:
+        return None  # servers that ignore a temperature do not reject it
 
     def build_body(self, request: Request) -> dict[str, Any]:
         if self.options.mode == "chat":
             return super().build_body(request)
-        body: dict[str, Any] = {
-            "model": self.spec.name,
-            "prompt": render_prompt(request),
-            "temperature": request.temperature,
-            "max_tokens": request.max_tokens,
-        }
+        body: dict[str, Any] = {"model": self.spec.name, "prompt": render_prompt(request)}
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        body["max_tokens"] = request.max_tokens
         if request.seed is not None:
             body["seed"] = request.seed
-        merge_options(body, self._extra_body)
-        return body
+        return self.with_options(body)
 
     async def generate(self, request: Request) -> Completion:
         chat = self.options.mode == "chat"

@@ -2,6 +2,12 @@
 
 Factories import their module lazily so a missing optional dependency only matters
 when its provider is used, and then says which ``pip install`` fixes it.
+
+What ``plan``, ``build`` and ``run`` check before anything is sent is asked here,
+of the backend class, without an API key or a loaded model: ``check_model`` (its
+options, its temperature, rules tying the two to the run settings) and
+``context_window``. A factory that is a plain function (a third-party plugin) simply
+has none of these hooks: its options are then its own business.
 """
 
 from __future__ import annotations
@@ -10,8 +16,10 @@ from collections.abc import Callable
 from importlib import import_module
 from importlib.metadata import entry_points
 
-from niah.backends.base import Backend
-from niah.config import ModelSpec
+from pydantic import BaseModel
+
+from niah.backends.base import Backend, TemperatureSetting, parse_options
+from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError
 
 BackendFactory = Callable[[ModelSpec], Backend]
@@ -26,6 +34,7 @@ _BUILTIN: dict[str, str] = {
     "scripted": "niah.backends.scripted:ScriptedBackend",
 }
 _registered: dict[str, BackendFactory] = {}
+_loaded: dict[str, BackendFactory] = {}
 
 
 def register(provider: str) -> Callable[[BackendFactory], BackendFactory]:
@@ -54,12 +63,16 @@ def providers() -> list[str]:
 def get_factory(provider: str) -> BackendFactory:
     if provider in _registered:
         return _registered[provider]
+    if provider in _loaded:  # asked per request (request_temperature): scan entry points once
+        return _loaded[provider]
     if provider in _BUILTIN:
-        return _load(_BUILTIN[provider])
+        builtin = _loaded[provider] = _load(_BUILTIN[provider])
+        return builtin
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if ep.name == provider:
-            factory: BackendFactory = ep.load()
-            return factory
+            plugin: BackendFactory = ep.load()
+            _loaded[provider] = plugin
+            return plugin
     raise ConfigError(
         "model.id", f"unknown provider {provider!r}; known: {', '.join(providers())}"
     )
@@ -70,11 +83,41 @@ def create_backend(spec: ModelSpec) -> Backend:
     return get_factory(spec.provider)(spec)
 
 
+def _backend_class(spec: ModelSpec) -> type[Backend] | None:
+    factory = get_factory(spec.provider)
+    return factory if isinstance(factory, type) and issubclass(factory, Backend) else None
+
+
 def context_window(spec: ModelSpec) -> int | None:
     """The model's context window, known without an API key or a loaded model: the
     config's ``context_window``, else what the backend knows (``Backend.known_window``)."""
     if spec.context_window is not None:
         return spec.context_window
-    factory = get_factory(spec.provider)
-    known = getattr(factory, "known_window", None)
-    return known(spec) if callable(known) else None
+    cls = _backend_class(spec)
+    return cls.known_window(spec) if cls is not None else None
+
+
+def validate_options(spec: ModelSpec) -> BaseModel | None:
+    """``spec.options`` checked by the backend's ``Options`` (None: it declares none)."""
+    cls = _backend_class(spec)
+    if cls is None or cls.options_model is None:
+        return None
+    return parse_options(cls.options_model, spec)
+
+
+def request_temperature(spec: ModelSpec, setting: TemperatureSetting) -> float | None:
+    """The temperature requests to ``spec`` carry for ``run.temperature`` (None: none)."""
+    cls = _backend_class(spec)
+    if cls is None:
+        return 0.0 if setting == "auto" else setting
+    return cls.request_temperature(spec, setting)
+
+
+def check_model(spec: ModelSpec, run: RunSpec) -> None:
+    """Every check of a model's settings that needs no key and no loaded model; a
+    ``ConfigError`` names the field (``model.options.n_threads``, ``run.temperature``)."""
+    validate_options(spec)
+    request_temperature(spec, run.temperature)
+    cls = _backend_class(spec)
+    if cls is not None:
+        cls.check_model(spec, run)

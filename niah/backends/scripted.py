@@ -12,12 +12,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, field_validator
 
-from niah.backends.base import Backend, Completion, Request, Usage
-from niah.config import ModelSpec, config_error
+from niah.backends.base import Backend, BackendOptions, Completion, Request, Usage, parse_options
+from niah.config import ModelSpec
 from niah.errors import ModelError, PermanentModelError, TransientModelError
 
 DEFAULT_PATTERN = r"The special magic number is (\S+?)\."
@@ -26,10 +26,8 @@ MIDDLE = (0.3, 0.7)
 """Needles whose position in the prompt falls in this fraction are 'in the middle'."""
 
 
-class ScriptedOptions(BaseModel):
+class ScriptedOptions(BackendOptions):
     """``model.options`` of the scripted backend."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     recall: float = Field(default=1.0, ge=0, le=1)
     """Probability that a needle found in the prompt is answered."""
@@ -75,19 +73,21 @@ class ScriptedBackend(Backend):
     """Answers from the prompt itself; see the module docstring."""
 
     max_concurrency = None
+    options_model: ClassVar[type[ScriptedOptions]] = ScriptedOptions
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
-        try:
-            self.options = ScriptedOptions.model_validate(spec.options)
-        except ValidationError as exc:
-            raise config_error(exc, prefix="model.options.") from None
+        self.options = parse_options(ScriptedOptions, spec)
         self._pattern = re.compile(self.options.pattern)
         self.calls = 0
         """Calls so far (``fail_first_n`` counts these)."""
 
+    @classmethod
+    def known_window(cls, spec: ModelSpec) -> int | None:
+        return parse_options(ScriptedOptions, spec).context_window
+
     def context_window(self) -> int | None:
-        return self.options.context_window or self.spec.context_window
+        return self.spec.context_window or self.options.context_window
 
     async def generate(self, request: Request) -> Completion:
         self.calls += 1

@@ -63,17 +63,24 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
     if args.model:
         overrides["model"] = list(args.model)
     experiment = load_experiment(args.config, **overrides)
-    check_providers(experiment)
+    check_models(experiment)
     return experiment
 
 
-def check_providers(experiment: Experiment) -> None:
-    """Reject an unknown provider before any work, not when the first request is due."""
-    from niah.backends.registry import providers  # scans entry points: only when needed
+def check_models(experiment: Experiment) -> None:
+    """Refuse an unknown provider, a bad backend option or a temperature a model rejects
+    before any work, not when the first request is due (``model[1].options.n_ctx: ...``)."""
+    from niah.backends import registry  # scans entry points: only when needed
 
-    known = providers()
+    known = registry.providers()
     for i, model in enumerate(experiment.model):
         if model.provider not in known:
             raise ConfigError(
                 f"model[{i}].id", f"unknown provider {model.provider!r}; known: {', '.join(known)}"
             )
+        try:
+            registry.check_model(model, experiment.run)
+        except ConfigError as exc:
+            if not exc.path.startswith("model."):
+                raise
+            raise ConfigError(f"model[{i}]{exc.path.removeprefix('model')}", exc.message) from None

@@ -160,7 +160,7 @@ def dry_run(experiment: Experiment, out_dir: str | None, fresh: bool, out: Conso
             for trial in pending:
                 bp = builder.build(trial)
                 check_window(spec, window, trial.context_length, bp.prompt_tokens, max_tokens)
-                request = make_request(experiment, bp)
+                request = make_request(experiment, bp, spec)
                 if cache is not None and cache.get(request_key(spec, request)) is not None:
                     hits += 1
                     continue

@@ -11,7 +11,6 @@ import base64
 import html
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +20,7 @@ import pandas as pd
 from niah._version import __version__
 from niah.analysis import select
 from niah.lengths import LengthBasis
+from niah.redact import redact_keys
 from niah.report.cells import ERROR_COLOR, UNANSWERED_COLOR, UNANSWERED_HATCH
 from niah.report.heatmap import depth_labels, human_tokens, length_labels
 from niah.results import ANSWER_ERRORS
@@ -31,11 +31,6 @@ CSP = (
 )
 MAX_RESPONSE_CHARS = 2000
 MAX_CELL_ROWS = 500
-_SECRET_KEY = re.compile(
-    r"^(api[_-]?key|apikey|x-api-key|authorization|password|passwd|secret|client_secret|"
-    r"access[_-]?token|auth[_-]?token|bearer|token)$",
-    re.IGNORECASE,
-)
 
 STYLE = """
 body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:0 auto;
@@ -68,18 +63,6 @@ class ReportImages:
     """Per model (series label)."""
     comparison: bytes | None = None
     multi_needle: bytes | None = None
-
-
-def redact(value: Any) -> Any:
-    """Copy of a manifest with values under secret-looking keys replaced."""
-    if isinstance(value, Mapping):
-        return {
-            str(k): "[redacted]" if _SECRET_KEY.match(str(k)) else redact(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
 
 
 def _img(data: bytes, alt: str) -> str:
@@ -251,7 +234,7 @@ def _config_section(manifests: Sequence[tuple[str, dict[str, Any] | None]]) -> s
         if manifest is None:
             parts.append('<p class="note">No manifest.json in this run directory.</p>')
             continue
-        text = json.dumps(redact(manifest), indent=2, sort_keys=False, default=str)
+        text = json.dumps(redact_keys(manifest), indent=2, sort_keys=False, default=str)
         parts.append(f"<pre>{esc(text)}</pre>")
     return "".join(parts)
 

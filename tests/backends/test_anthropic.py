@@ -10,17 +10,11 @@ import pytest
 
 from niah.backends.anthropic import AnthropicBackend
 from niah.backends.base import Message, Request, Usage
-from niah.config import ModelSpec
+from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError, ModelError, PermanentModelError, TransientModelError
 from tests.fakes import FakeOpenAIServer, FaultConfig, ScriptedTransport
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """The runner uses asyncio; trio, when installed, is not a supported target."""
-    return "asyncio"
 
 KEY = "sk-ant-api03-test-0123456789"
 REQUEST = Request(
@@ -81,11 +75,65 @@ async def test_request_shape() -> None:
 
 async def test_without_system_and_with_options() -> None:
     transport = ScriptedTransport(httpx.Response(200, json=RESPONSE))
-    b = backend(transport, base_url="http://127.0.0.1:9/v1", options={"top_k": 1})
+    b = backend(transport, base_url="http://127.0.0.1:9/v1", options={"body": {"top_k": 1}})
     await b.generate(Request(messages=REQUEST.messages[1:]))
     assert str(transport.requests[0].url) == "http://127.0.0.1:9/v1/messages"
     assert "system" not in transport.body()
     assert transport.body()["top_k"] == 1
+
+
+async def test_thinking_and_effort_options() -> None:
+    transport = ScriptedTransport(httpx.Response(200, json=RESPONSE))
+    b = backend(transport, options={"thinking_budget": 2048, "effort": "low"})
+    await b.generate(REQUEST.model_copy(update={"temperature": None, "max_tokens": 4096}))
+    body = transport.body()
+    assert body["thinking"] == {"type": "enabled", "budget_tokens": 2048}
+    assert body["output_config"] == {"effort": "low"}
+    assert body["max_tokens"] == 4096 and "temperature" not in body
+    for bad, message in [({"thinking_budget": 512}, r"^model\.options\.thinking_budget: "),
+                         ({"body": {"thinking": {}}}, r"^model\.options\.body: thinking is set"),
+                         ({"top_k": 1}, r"^model\.options\.top_k: unknown key \(fields to")]:
+        with pytest.raises(ConfigError, match=message):
+            backend(transport, options=bad)
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "auto"),
+    [
+        ("claude-3-5-haiku-latest", {}, 0.0),
+        ("claude-3-7-sonnet-20250219", {}, 0.0),
+        ("claude-sonnet-4-20250514", {}, 0.0),
+        ("claude-haiku-4-5", {}, 0.0),
+        ("claude-sonnet-4-6", {}, 0.0),
+        ("claude-sonnet-4-6", {"thinking_budget": 2048}, None),
+        ("claude-opus-4-7", {}, None),
+        ("claude-opus-5", {}, None),
+        ("claude-sonnet-5", {"effort": "low"}, None),
+        ("claude-opus-5-5", {}, None),
+    ],
+)
+def test_temperature_per_model_family(name: str, options: dict[str, Any],
+                                      auto: float | None) -> None:
+    spec = ModelSpec(id=f"anthropic/{name}", options=options)
+    assert AnthropicBackend.request_temperature(spec, "auto") == auto
+    if auto is None:
+        with pytest.raises(ConfigError, match=rf"^run\.temperature: anthropic/{name} takes no "
+                                              r"temperature \(.*\); use auto or null$"):
+            AnthropicBackend.request_temperature(spec, 0.2)
+    else:
+        assert AnthropicBackend.request_temperature(spec, 0.2) == 0.2
+
+
+def test_a_thinking_budget_must_leave_room_and_suit_the_model() -> None:
+    thinking = ModelSpec(id="anthropic/claude-sonnet-4-5", options={"thinking_budget": 1024})
+    AnthropicBackend.check_model(thinking, RunSpec(max_tokens=2048))
+    with pytest.raises(ConfigError) as info:
+        AnthropicBackend.check_model(thinking, RunSpec(max_tokens=1024))
+    assert str(info.value) == ("model.options.thinking_budget: 1024 must be below "
+                               "run.max_tokens (1024), which counts thinking and answer together")
+    adaptive = ModelSpec(id="anthropic/claude-opus-4-7", options={"thinking_budget": 2048})
+    with pytest.raises(ConfigError, match="thinks adaptively and refuses a thinking budget"):
+        AnthropicBackend.check_model(adaptive, RunSpec(max_tokens=8192))
 
 
 async def test_response_parsing_counts_cached_prompt_tokens() -> None:
@@ -132,11 +180,39 @@ async def test_error_bodies(
     assert str(info.value) == f"anthropic {status}: {message}"
 
 
-async def test_empty_content_and_refusal() -> None:
-    empty = {**RESPONSE, "content": []}
+@pytest.mark.parametrize(
+    ("content", "stop_reason"),
+    [
+        ([{"type": "thinking", "thinking": "Let me look...", "signature": "s"}], "max_tokens"),
+        ([], "max_tokens"),
+        ([], "end_turn"),  # documented: an empty end_turn reply happens
+    ],
+)
+async def test_a_message_without_text_is_an_empty_answer(
+    content: list[Any], stop_reason: str
+) -> None:
+    body = {**RESPONSE, "content": content, "stop_reason": stop_reason,
+            "usage": {"input_tokens": 10, "output_tokens": 50}}
+    completion = await backend(ScriptedTransport(httpx.Response(200, json=body))).generate(
+        REQUEST
+    )
+    assert (completion.text, completion.finish_reason) == ("", stop_reason)
+    assert completion.usage.completion_tokens == 50
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{**RESPONSE, "content": [], "stop_reason": None},
+     {k: v for k, v in RESPONSE.items() if k != "content"},
+     {**RESPONSE, "content": "It is 555."}],
+)
+async def test_a_message_without_content_blocks_is_a_bad_response(body: dict[str, Any]) -> None:
     with pytest.raises(TransientModelError) as info:
-        await backend(ScriptedTransport(httpx.Response(200, json=empty))).generate(REQUEST)
+        await backend(ScriptedTransport(httpx.Response(200, json=body))).generate(REQUEST)
     assert info.value.kind == "bad_response"
+
+
+async def test_refusal_is_permanent() -> None:
     refused = {**RESPONSE, "stop_reason": "refusal"}
     with pytest.raises(PermanentModelError) as refusal:
         await backend(ScriptedTransport(httpx.Response(200, json=refused))).generate(REQUEST)

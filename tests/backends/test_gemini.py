@@ -10,17 +10,11 @@ import pytest
 
 from niah.backends.base import Message, Request, Usage
 from niah.backends.gemini import GeminiBackend
-from niah.config import ModelSpec
+from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError, ModelError, PermanentModelError, TransientModelError
 from tests.fakes import FakeOpenAIServer, FaultConfig, ScriptedTransport
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """The runner uses asyncio; trio, when installed, is not a supported target."""
-    return "asyncio"
 
 KEY = "AIzaSyTest-0123456789abcdefghij"
 REQUEST = Request(
@@ -87,13 +81,53 @@ async def test_request_shape_keeps_the_key_out_of_the_url() -> None:
 
 async def test_options_merge_into_generation_config() -> None:
     transport = ScriptedTransport(httpx.Response(200, json=RESPONSE))
-    options = {"generationConfig": {"topK": 1}, "safetySettings": []}
+    options = {"thinking_budget": 0,
+               "body": {"generationConfig": {"topK": 1}, "safetySettings": []}}
     await backend(transport, options=options).generate(Request(messages=REQUEST.messages[3:]))
     body = transport.body()
-    assert body["generationConfig"] == {"temperature": 0.0, "maxOutputTokens": 64, "topK": 1}
+    assert body["generationConfig"] == {"temperature": 0.0, "maxOutputTokens": 64,
+                                        "thinkingConfig": {"thinkingBudget": 0}, "topK": 1}
     assert body["safetySettings"] == [] and "systemInstruction" not in body
-    with pytest.raises(ConfigError, match=r"^model.options.generationConfig.seed: is set"):
-        backend(transport, options={"generationConfig": {"seed": 1}})
+    await backend(transport, options={"thinking_level": "low"}).generate(REQUEST)
+    assert transport.body()["generationConfig"]["thinkingConfig"] == {"thinkingLevel": "low"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"body": {"generationConfig": {"seed": 1}}},
+         r"^model\.options\.body: generationConfig\.seed is set by niah"),
+        ({"body": {"generationConfig": {"thinkingConfig": {}}}},
+         r"^model\.options\.body: generationConfig\.thinkingConfig is set by niah"),
+        ({"thinking_budget": 1024, "thinking_level": "low"},
+         r"^model\.options: set thinking_budget \(Gemini 2\.5\) or thinking_level"),
+        ({"thinking_budget": -2}, r"^model\.options\.thinking_budget: "),
+        ({"thinking_level": "max"}, r"^model\.options\.thinking_level: "),
+        ({"generationConfig": {"topK": 1}}, r"^model\.options\.generationConfig: unknown key"),
+    ],
+)
+def test_bad_options(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        backend(ScriptedTransport(), options=options)
+
+
+def test_a_thinking_budget_must_leave_room_for_the_answer() -> None:
+    spec = ModelSpec(id="gemini/gemini-2.5-flash", options={"thinking_budget": 512})
+    GeminiBackend.check_model(spec, RunSpec(max_tokens=1024))
+    with pytest.raises(ConfigError, match=r"^model\.options\.thinking_budget: 512 leaves no "
+                                          r"room for the answer in run\.max_tokens \(64\)"):
+        GeminiBackend.check_model(spec, RunSpec(max_tokens=64))
+
+
+@pytest.mark.parametrize(
+    ("name", "auto"),
+    [("gemini-2.0-flash", 0.0), ("gemini-2.5-pro", 0.0), ("models/gemini-1.5-flash", 0.0),
+     ("gemini-3-pro-preview", None), ("gemini-3.1-flash-lite-preview", None)],
+)
+def test_auto_temperature(name: str, auto: float | None) -> None:
+    spec = ModelSpec(id=f"gemini/{name}")
+    assert GeminiBackend.request_temperature(spec, "auto") == auto
+    assert GeminiBackend.request_temperature(spec, 0.3) == 0.3  # allowed, if not advised
 
 
 async def test_response_parsing() -> None:
@@ -114,6 +148,35 @@ async def test_filtered_answers_are_permanent(reason: str) -> None:
         await backend(ScriptedTransport(httpx.Response(200, json=body))).generate(REQUEST)
     assert info.value.kind == "content_filtered"
     assert reason in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "candidate",
+    [
+        {"content": {"role": "model"}, "finishReason": "MAX_TOKENS", "index": 0},
+        {"finishReason": "MAX_TOKENS", "index": 0},
+        {"content": {"role": "model", "parts": [{"text": "Let me think", "thought": True}]},
+         "finishReason": "MAX_TOKENS"},
+        {"content": {"role": "model", "parts": []}, "finishReason": "STOP"},
+    ],
+)
+async def test_a_candidate_without_text_is_an_empty_answer(candidate: dict[str, Any]) -> None:
+    body = {"candidates": [candidate], "responseId": "r-1",
+            "usageMetadata": {"promptTokenCount": 900, "thoughtsTokenCount": 40}}
+    completion = await backend(ScriptedTransport(httpx.Response(200, json=body))).generate(
+        REQUEST
+    )
+    assert completion.text == ""
+    assert completion.finish_reason == candidate["finishReason"]
+    assert completion.usage == Usage(prompt_tokens=900, completion_tokens=40)
+
+
+async def test_a_candidate_with_neither_content_nor_finish_reason_is_a_bad_response() -> None:
+    with pytest.raises(TransientModelError) as info:
+        await backend(ScriptedTransport(httpx.Response(200, json={"candidates": [{}]}))).generate(
+            REQUEST
+        )
+    assert info.value.kind == "bad_response"
 
 
 async def test_blocked_prompt_and_missing_candidates() -> None:

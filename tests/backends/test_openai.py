@@ -16,12 +16,6 @@ from tests.fakes import FakeOpenAIServer, FaultConfig, ScriptedTransport
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """The runner uses asyncio; trio, when installed, is not a supported target."""
-    return "asyncio"
-
 KEY = "sk-proj-test-abcdef0123456789"
 REQUEST = Request(
     messages=[
@@ -119,12 +113,93 @@ async def test_content_filter_is_permanent() -> None:
     assert info.value.kind == "content_filtered"
 
 
-async def test_options_pass_through_but_never_override() -> None:
+async def test_named_options_and_body_pass_through() -> None:
     transport = ScriptedTransport(httpx.Response(200, json=RESPONSE))
-    await backend(transport, options={"reasoning_effort": "low"}).generate(REQUEST)
-    assert transport.body()["reasoning_effort"] == "low"
-    with pytest.raises(ConfigError, match=r"^model.options.temperature: is set by niah"):
-        backend(transport, options={"temperature": 1})
+    options = {"reasoning_effort": "low", "verbosity": "low", "body": {"service_tier": "flex"}}
+    await backend(transport, options=options).generate(REQUEST)
+    body = transport.body()
+    assert (body["reasoning_effort"], body["verbosity"], body["service_tier"]) == (
+        "low", "low", "flex")
+    assert list(body)[:5] == ["model", "messages", "temperature", "max_completion_tokens", "seed"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"temperature": 1}, r"^model\.options\.temperature: unknown key \(fields to send as "
+                             r"they are go under model\.options\.body\)$"),
+        ({"reasoning_effort": "extreme"}, r"^model\.options\.reasoning_effort: Input should be"),
+        ({"body": {"temperature": 1}},
+         r"^model\.options\.body: temperature is set by niah from the run settings or a named "
+         r"option; remove it$"),
+        ({"body": {"reasoning_effort": "low"}}, r"^model\.options\.body: reasoning_effort is set"),
+        ({"body": "top_p=1"}, r"^model\.options\.body: "),
+    ],
+)
+def test_bad_options_are_one_line_config_errors(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        backend(ScriptedTransport(), options=options)
+
+
+async def test_a_request_without_temperature_sends_none() -> None:
+    transport = ScriptedTransport(httpx.Response(200, json=RESPONSE))
+    await backend(transport).generate(REQUEST.model_copy(update={"temperature": None}))
+    assert "temperature" not in transport.body()
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "auto"),
+    [
+        ("gpt-4o-mini", {}, 0.0),
+        ("gpt-4.1-2025-04-14", {}, 0.0),
+        ("gpt-5-chat-latest", {}, 0.0),
+        ("gpt-5.1", {"reasoning_effort": "none"}, 0.0),
+        ("o1", {}, None),
+        ("o3-mini", {"reasoning_effort": "low"}, None),
+        ("o4-mini-2025-04-16", {}, None),
+        ("gpt-5", {}, None),
+        ("gpt-5-nano", {"reasoning_effort": "minimal"}, None),
+        ("gpt-5.1", {}, None),
+        ("gpt-5.2-2025-12-11", {"reasoning_effort": "low"}, None),
+    ],
+)
+def test_temperature_per_model_family(name: str, options: dict[str, Any],
+                                      auto: float | None) -> None:
+    spec = ModelSpec(id=f"openai/{name}", options=options)
+    assert OpenAIBackend.request_temperature(spec, "auto") == auto
+    assert OpenAIBackend.request_temperature(spec, None) is None
+    if auto is None:  # reasoning models: a number is refused before anything runs
+        with pytest.raises(ConfigError) as info:
+            OpenAIBackend.request_temperature(spec, 0.0)
+        assert str(info.value) == (
+            f"run.temperature: openai/{name} takes no temperature (OpenAI reasoning models "
+            "accept only their default); use auto or null")
+    else:
+        assert OpenAIBackend.request_temperature(spec, 0.7) == 0.7
+
+
+async def test_a_reasoning_model_that_spent_its_budget_thinking_is_an_empty_answer() -> None:
+    body = {"id": "chatcmpl-r", "choices": [{"index": 0, "finish_reason": "length",
+                                            "message": {"role": "assistant", "content": ""}}],
+            "usage": {"prompt_tokens": 900, "completion_tokens": 64,
+                      "completion_tokens_details": {"reasoning_tokens": 64}}}
+    transport = ScriptedTransport(httpx.Response(200, json=body))
+    b = OpenAIBackend(ModelSpec(id="openai/o4-mini"), client=transport.client())
+    request = REQUEST.model_copy(update={"temperature": None})
+    completion = await b.generate(request)
+    assert (completion.text, completion.finish_reason) == ("", "length")
+    assert completion.usage == Usage(prompt_tokens=900, completion_tokens=64)
+    sent = transport.body()
+    assert "temperature" not in sent and sent["max_completion_tokens"] == 32
+
+
+async def test_a_refusal_is_permanent() -> None:
+    body = {"choices": [{"finish_reason": "stop",
+                         "message": {"content": None, "refusal": "I can't help with that."}}]}
+    with pytest.raises(PermanentModelError) as info:
+        await backend(ScriptedTransport(httpx.Response(200, json=body))).generate(REQUEST)
+    assert info.value.kind == "content_filtered"
+    assert "I can't help with that." in str(info.value)
 
 
 def test_missing_key(monkeypatch: pytest.MonkeyPatch) -> None:

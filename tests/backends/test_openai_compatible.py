@@ -17,12 +17,6 @@ from tests.fakes import FakeOpenAIServer, FaultConfig, ScriptedTransport
 
 pytestmark = pytest.mark.anyio
 
-
-@pytest.fixture
-def anyio_backend() -> str:
-    """The runner uses asyncio; trio, when installed, is not a supported target."""
-    return "asyncio"
-
 BASE = "http://127.0.0.1:8080/v1"
 REQUEST = Request(
     messages=[
@@ -52,7 +46,7 @@ def test_base_url_is_required() -> None:
 async def test_chat_request_without_key(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-must-not-leak")
     transport = ScriptedTransport(httpx.Response(200, json=CHAT))
-    completion = await backend(transport, options={"top_k": 1}).generate(REQUEST)
+    completion = await backend(transport, options={"body": {"top_k": 1}}).generate(REQUEST)
     sent = transport.requests[0]
     assert str(sent.url) == f"{BASE}/chat/completions"
     assert "authorization" not in sent.headers  # an OpenAI key never goes to other servers
@@ -105,8 +99,22 @@ def test_render_prompt_without_system() -> None:
 def test_invalid_options() -> None:
     with pytest.raises(ConfigError, match=r"^model.options.mode: "):
         backend(ScriptedTransport(), options={"mode": "embeddings"})
-    with pytest.raises(ConfigError, match=r"^model.options.max_tokens: is set by niah"):
-        backend(ScriptedTransport(), options={"max_tokens": 5})
+    with pytest.raises(ConfigError, match=r"^model.options.top_k: unknown key \(fields to send"):
+        backend(ScriptedTransport(), options={"top_k": 1})
+    for field in ("max_tokens", "prompt", "temperature"):
+        with pytest.raises(ConfigError, match=rf"^model.options.body: {field} is set by niah"):
+            backend(ScriptedTransport(), options={"body": {field: 5}})
+
+
+async def test_any_model_takes_a_temperature_and_has_no_known_window() -> None:
+    spec = ModelSpec(id="openai-compatible/o3-mini", base_url=BASE)  # a local "o3-mini"
+    assert OpenAICompatibleBackend.request_temperature(spec, "auto") == 0.0
+    assert OpenAICompatibleBackend.request_temperature(spec, 0.5) == 0.5
+    assert OpenAICompatibleBackend.known_window(spec) is None
+    transport = ScriptedTransport(httpx.Response(200, json=CHAT))
+    b = backend(transport, options={"mode": "completions", "reasoning_effort": "low"})
+    await b.generate(REQUEST.model_copy(update={"temperature": None}))
+    assert "temperature" not in transport.body() and transport.body()["reasoning_effort"] == "low"
 
 
 async def test_llama_cpp_context_error_is_permanent() -> None:

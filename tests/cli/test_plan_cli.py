@@ -137,3 +137,56 @@ def test_lengths_beyond_the_context_window_are_refused(
                    run={"max_tokens": 64})
     assert main(["plan", tight]) == 2
     assert "run.max_tokens 64" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("model", "lengths", "message"),
+    [
+        ("openai/gpt-4o-mini", "1000,200000", "grid.context_lengths: 200000 does not fit "
+         "openai/gpt-4o-mini: its prompt is "),
+        ("anthropic/claude-3-5-haiku-latest", "250000", "context window of 200000"),
+        ({"id": "scripted/x", "options": {"context_window": 900}}, "1000", "of 900"),
+    ],
+)
+def test_known_windows_refuse_lengths_without_a_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    model: Any, lengths: str, message: str,
+) -> None:
+    for name in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    path = config(tmp_path, model=model, tokenizer="tiktoken:cl100k_base")
+    assert main(["plan", path, "--lengths", lengths]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and message in err
+
+
+def test_the_embedded_model_window_is_known_to_plan(
+    smollm2_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = config(tmp_path, model="llamacpp/smollm2-135m")
+    assert main(["plan", path, "--lengths", "16000"]) == 2
+    err = capsys.readouterr().err
+    assert "16000 does not fit llamacpp/smollm2-135m" in err and "context window of 8192" in err
+
+
+@pytest.mark.parametrize(
+    ("model", "run", "message"),
+    [
+        ([{"id": "scripted/a"}, {"id": "llamacpp/x.gguf", "options": {"n_threads": 0}}], {},
+         "model[1].options.n_threads: Input should be greater than or equal to 1"),
+        ({"id": "openai/gpt-4o", "options": {"top_p": 1}}, {},
+         "model[0].options.top_p: unknown key (fields to send as they are go under "
+         "model.options.body)"),
+        ("openai/o3", {"temperature": 0}, "run.temperature: openai/o3 takes no temperature"),
+        ({"id": "anthropic/claude-sonnet-4-5", "options": {"thinking_budget": 2048}},
+         {"temperature": None}, "model[0].options.thinking_budget: 2048 must be below "
+         "run.max_tokens (64)"),
+    ],
+)
+def test_bad_model_settings_are_refused_before_anything_runs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], model: Any, run: dict[str, Any],
+    message: str,
+) -> None:
+    assert main(["plan", config(tmp_path, model=model, run=run)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith(f"niah: error: {message}") and err.count("\n") == 1

@@ -14,6 +14,8 @@ answered as ``answer_template`` (several values are joined with ", "); with none
 Faults: each request draws from ``random.Random(seed)``; with probability ``rate``
 it gets one of ``kinds`` (the draws depend only on the order of requests). A
 ``script`` forces the fault (or ``None`` for a normal answer) of the first requests.
+``ANSWER_FAULTS`` (empty replies, replies cut after thinking) are injected only when
+named in ``kinds`` or ``script``.
 
     with FakeOpenAIServer(faults=FaultConfig(rate=0.3, seed=1)) as srv:
         backend = OpenAICompatibleBackend(ModelSpec(id="openai-compatible/m",
@@ -45,10 +47,17 @@ FAULT_KINDS = (
     "slow",  # a normal answer after sleeping ``slow_delay_s``
     "drop",  # headers and half the body, then the socket is closed
     "malformed_json",  # 200 with a truncated JSON body
-    "empty_choices",  # 200 with no choices / content blocks / candidates
+    "empty_choices",  # 200 with no choices / no content list / no candidates
     "context_length",  # 400 in the provider's context-too-long format
     "unauthorized",  # 401
 )
+ANSWER_FAULTS = (
+    "empty_reply",  # 200, a normal stop with empty text
+    "thinking_cutoff",  # 200, stopped by the token limit after thinking, no text
+)
+"""Well-formed answers without text, as each provider sends them: niah records each
+once (an ``empty`` or ``truncated`` row) and never retries it. Drawn only when asked
+for in ``kinds`` or ``script``."""
 NEEDLE_PATTERN = r"The special magic number is (\S+?)\."
 Style = Literal["openai", "anthropic", "gemini"]
 
@@ -67,9 +76,10 @@ class FaultConfig:
     """Sent as ``Retry-After`` by ``rate_limit`` faults (fractional, to keep tests fast)."""
 
     def __post_init__(self) -> None:
-        unknown = (set(self.kinds) | {k for k in self.script if k}) - set(FAULT_KINDS)
+        known = FAULT_KINDS + ANSWER_FAULTS
+        unknown = (set(self.kinds) | {k for k in self.script if k}) - set(known)
         if unknown:
-            raise ValueError(f"unknown fault kinds: {sorted(unknown)}; known: {FAULT_KINDS}")
+            raise ValueError(f"unknown fault kinds: {sorted(unknown)}; known: {known}")
 
 
 class RecordedRequest(NamedTuple):
@@ -261,8 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._error(protocol, fault, words, state)
         if fault == "slow" and state.stop.wait(state.faults.slow_delay_s):
             return  # the server is shutting down
-        payload = self._answer(protocol, path, body, words, number, state,
-                               empty=fault == "empty_choices")
+        payload = self._answer(protocol, path, body, words, number, state, fault)
         data = json.dumps(payload).encode()
         if fault == "malformed_json":
             data = data[: len(data) // 2]
@@ -274,29 +283,48 @@ class _Handler(BaseHTTPRequestHandler):
                          self.headers.get("x-goog-api-key", "")])
 
     def _answer(self, protocol: str, path: str, body: dict[str, Any], words: int, n: int,
-                state: _State, *, empty: bool) -> dict[str, Any]:
+                state: _State, fault: str | None) -> dict[str, Any]:
         values = list(dict.fromkeys(state.needle.findall(_prompt_text(path, body))))
         text = (state.answer_template.format(value=", ".join(values)) if values
                 else "I don't know.")
-        out = len(text.split())
+        cutoff = fault == "thinking_cutoff"
+        out = 64 if cutoff else len(text.split())
+        if fault in ANSWER_FAULTS:
+            text = ""
         if protocol == "anthropic":
-            return {"id": f"msg_fake_{n}", "type": "message", "role": "assistant",
-                    "model": body.get("model"), "stop_reason": "end_turn", "stop_sequence": None,
-                    "content": [] if empty else [{"type": "text", "text": text}],
-                    "usage": {"input_tokens": words, "output_tokens": out,
-                              "cache_read_input_tokens": 0, "cache_creation_input_tokens": 0}}
+            blocks: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+            if cutoff:
+                blocks = [{"type": "thinking", "thinking": "Let me look.", "signature": "s"}]
+            message = {"id": f"msg_fake_{n}", "type": "message", "role": "assistant",
+                       "model": body.get("model"), "content": blocks,
+                       "stop_reason": "max_tokens" if cutoff else "end_turn",
+                       "stop_sequence": None,
+                       "usage": {"input_tokens": words, "output_tokens": out,
+                                 "cache_read_input_tokens": 0,
+                                 "cache_creation_input_tokens": 0}}
+            if fault == "empty_choices":  # no content list and no stop reason: malformed
+                del message["content"]
+                message["stop_reason"] = None
+            return message
         if protocol == "gemini":
-            candidate = {"content": {"role": "model", "parts": [{"text": text}]},
-                         "finishReason": "STOP", "index": 0}
-            return {"candidates": [] if empty else [candidate], "responseId": f"fake-{n}",
-                    "usageMetadata": {"promptTokenCount": words, "candidatesTokenCount": out,
-                                      "totalTokenCount": words + out}}
+            content: dict[str, Any] = {"role": "model", "parts": [{"text": text}]}
+            if cutoff:
+                content = {"role": "model"}  # thinking spent maxOutputTokens: no parts
+            candidate = {"content": content, "finishReason": "MAX_TOKENS" if cutoff else "STOP",
+                         "index": 0}
+            usage = {"promptTokenCount": words, "candidatesTokenCount": 0 if cutoff else out,
+                     "totalTokenCount": words + out}
+            if cutoff:
+                usage["thoughtsTokenCount"] = out
+            return {"candidates": [] if fault == "empty_choices" else [candidate],
+                    "responseId": f"fake-{n}", "usageMetadata": usage}
         chat = path.endswith("/chat/completions")
-        choice: dict[str, Any] = {"index": 0, "finish_reason": "stop"}
+        choice: dict[str, Any] = {"index": 0, "finish_reason": "length" if cutoff else "stop"}
         choice.update({"message": {"role": "assistant", "content": text}} if chat
                       else {"text": text})
         return {"id": f"cmpl-fake-{n}", "object": "chat.completion" if chat else "text_completion",
-                "model": body.get("model"), "choices": [] if empty else [choice],
+                "model": body.get("model"),
+                "choices": [] if fault == "empty_choices" else [choice],
                 "usage": {"prompt_tokens": words, "completion_tokens": out,
                           "total_tokens": words + out,
                           "prompt_tokens_details": {"cached_tokens": 0}}}

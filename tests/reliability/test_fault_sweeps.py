@@ -3,7 +3,9 @@
 The accounting is exact because the fake counts what it injected: every transient
 fault costs one attempt and is retried (unless it was the last one allowed), every
 permanent one ends its trial as an error row of the right kind, every "ok" answer is
-one scored row. Nothing is lost, nothing is sent twice, nothing retries forever.
+one scored row, and every answer without text (empty, or cut by the token limit after
+thinking) is one ``empty`` or ``truncated`` row, never retried. Nothing is lost,
+nothing is sent twice, nothing retries forever.
 """
 
 from __future__ import annotations
@@ -17,14 +19,23 @@ import pytest
 from niah import runner as runner_module
 from niah.cli.main import main
 from niah.config import load_experiment
-from niah.results import ResultRow, read_rows
+from niah.results import ANSWER_ERRORS, ResultRow, read_rows
 from niah.runner import RunFailed, run
-from tests.fakes.openai_server import FAULT_KINDS, FakeOpenAIServer, FaultConfig, Style
+from niah.scoring import is_truncated
+from tests.fakes.openai_server import (
+    ANSWER_FAULTS,
+    FAULT_KINDS,
+    FakeOpenAIServer,
+    FaultConfig,
+    Style,
+)
 from tests.reliability import experiment_data, write_config
 
 PERMANENT = {"context_length": "context_length_exceeded", "unauthorized": "auth"}
 """Fault kind of the fake -> error kind stored in the row."""
 TRANSIENT = tuple(k for k in FAULT_KINDS if k not in PERMANENT)
+SWEPT = FAULT_KINDS + ANSWER_FAULTS
+"""Every fault, and the answers without text that must not be retried."""
 TRANSIENT_ERROR_KINDS = {"rate_limit", "server_error", "timeout", "connection", "bad_response"}
 RETRY_AFTER_S = 0.01
 TIMEOUT_S = 0.5
@@ -50,7 +61,8 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def faults(rate: float = 0.3, seed: int = 5, **kwargs: Any) -> FaultConfig:
     """Every kind once at the start (so each is surely exercised), then ``rate`` at random."""
-    kwargs.setdefault("script", list(FAULT_KINDS))
+    kwargs.setdefault("script", list(SWEPT))
+    kwargs.setdefault("kinds", SWEPT)
     return FaultConfig(rate=rate, seed=seed, slow_delay_s=5.0, retry_after_s=RETRY_AFTER_S,
                        **kwargs)
 
@@ -70,12 +82,19 @@ def account(rows: list[ResultRow], stats: Counter[str], max_retries: int) -> dic
     """Check that the rows and what the server injected tell the same story; the tallies."""
     assert len({r.trial_id for r in rows}) == len(rows)  # no trial stored twice
     ok = [r for r in rows if r.error is None]
-    failed = [r for r in rows if r.error is not None]
+    answered = [r for r in rows if r.error and r.error.kind in ANSWER_ERRORS]
+    failed = [r for r in rows if r.error is not None and r not in answered]
     exhausted = [r for r in failed if r.error and r.error.kind in TRANSIENT_ERROR_KINDS]
     permanent = [r for r in failed if r not in exhausted]
     # every answer the server gave is a scored row, and it found the needle
     assert len(ok) == stats["ok"]
     assert all(r.score == 1.0 and r.response for r in ok)
+    # answers without text: one empty or truncated row each, with the reply and the
+    # provider's finish reason kept (a length stop after thinking, or a normal stop)
+    cut = [r for r in answered if is_truncated(r.finish_reason)]
+    assert (len(cut), len(answered) - len(cut)) == (stats["thinking_cutoff"],
+                                                    stats["empty_reply"])
+    assert all(r.score is None and r.response == "" and r.finish_reason for r in answered)
     # permanent faults: one error row each, of the right kind, never retried
     for fault, kind in PERMANENT.items():
         assert sum(r.error is not None and r.error.kind == kind for r in permanent) == stats[fault]
@@ -83,14 +102,14 @@ def account(rows: list[ResultRow], stats: Counter[str], max_retries: int) -> dic
     assert all(r.score is None and r.response is None for r in failed)
     # transient faults: each cost one attempt; retried unless the retry budget ran out
     injected_transient = sum(stats[k] for k in TRANSIENT)
-    assert sum(r.attempts - 1 for r in ok + permanent) + sum(
+    assert sum(r.attempts - 1 for r in ok + permanent + answered) + sum(
         r.attempts for r in exhausted) == injected_transient
     assert sum(r.attempts for r in rows) == stats["requests"]  # nothing sent unaccounted
     assert max(r.attempts for r in rows) <= max_retries + 1  # nothing retried forever
     assert all(r.attempts == max_retries + 1 for r in exhausted)
     return {"injected": injected_transient + sum(stats[k] for k in PERMANENT),
             "retried": injected_transient - len(exhausted), "exhausted": len(exhausted),
-            "error_rows": len(failed)}
+            "error_rows": len(failed) + len(answered), "answered": len(answered)}
 
 
 @pytest.mark.parametrize(("style", "model_id", "seed"), BACKENDS)
@@ -102,9 +121,9 @@ def test_a_30_percent_fault_sweep_completes_with_exact_accounting(
         rows = read_rows(run(exp, tmp_path / "out"))
         stats = server.stats
     assert len(rows) == 30  # rows == trials: nothing lost
-    assert all(stats[k] >= 1 for k in FAULT_KINDS)  # every kind was injected
+    assert all(stats[k] >= 1 for k in SWEPT)  # every kind was injected
     tally = account(rows, stats, MAX_RETRIES)
-    assert tally["retried"] > 0 and tally["error_rows"] >= 2
+    assert tally["retried"] > 0 and tally["error_rows"] >= 4 and tally["answered"] >= 2
     assert len(sleeps) == tally["retried"]  # one backoff wait before each retry
     assert RETRY_AFTER_S in sleeps  # Retry-After honoured
     jitter = [s for s in sleeps if s != RETRY_AFTER_S]
@@ -164,7 +183,11 @@ def test_the_cli_survives_a_sweep_and_a_rerun_sends_nothing(
     tally = account(rows, stats, MAX_RETRIES)
     printed = capsys.readouterr()
     assert "openai-compatible/fake" in printed.out  # the summary's model column
-    errors = next(x for x in printed.out.splitlines()
-                  if [c.strip() for c in x.split("│")[1:2]] == ["errors"])
-    assert errors.split("│")[2].strip() == str(tally["error_rows"])  # the "errors" row
+    def summary(label: str) -> str:
+        line = next(x for x in printed.out.splitlines()
+                    if [c.strip() for c in x.split("│")[1:2]] == [label])
+        return line.split("│")[2].strip()
+
+    assert summary("errors") == str(tally["error_rows"] - tally["answered"])  # API errors
+    assert summary("unanswered") == str(tally["answered"])  # empty or truncated replies
     assert "Traceback" not in printed.err

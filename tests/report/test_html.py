@@ -10,8 +10,9 @@ from typing import Any
 import pandas as pd
 
 from niah.analysis import load_results, rows_frame, summarize
+from niah.redact import redact_keys
 from niah.report.build import build_report
-from niah.report.html import MAX_RESPONSE_CHARS, ReportImages, redact, render_html
+from niah.report.html import MAX_RESPONSE_CHARS, ReportImages, render_html
 from tests.report.factory import (
     HOSTILE,
     answer_error_rows,
@@ -128,7 +129,7 @@ def test_config_is_shown_with_secrets_redacted() -> None:
     assert "sk-live" not in page
     assert "OPENAI_KEY" in page and "[redacted]" in page
     assert "<script>alert(1)</script>" not in page
-    assert redact({"a": [{"token": "x", "max_tokens": 5}]}) == {
+    assert redact_keys({"a": [{"token": "x", "max_tokens": 5}]}) == {
         "a": [{"token": "[redacted]", "max_tokens": 5}]}
 
 
