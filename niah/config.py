@@ -6,16 +6,27 @@ Validation errors become one ``ConfigError`` line ``path.to.field: message``.
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from niah.errors import ConfigError
+from niah.fmt import parse_tokens
 
 MAX_CONTEXT_LENGTH = 100_000_000
 """Larger lengths are typos (no model or haystack is near this)."""
@@ -168,11 +179,30 @@ class RangeSpec(_Strict):
         return out
 
 
+def _token_count(value: Any) -> Any:
+    """``"128K"`` -> 128000 (see ``niah.fmt``); numbers go on to the int check as they are."""
+    return parse_tokens(value) if isinstance(value, str) else value
+
+
+TokenCount = Annotated[int, BeforeValidator(_token_count)]
+"""A number of tokens, written ``4000``, ``4K``, ``1.5M`` or ``32Ki`` in YAML."""
+
+
+class LengthRange(RangeSpec):
+    """A range of context lengths: ``min`` and ``max`` are token counts like ``1K``."""
+
+    min: Annotated[float, BeforeValidator(_token_count)]
+    max: Annotated[float, BeforeValidator(_token_count)]
+
+
 class GridSpec(_Strict):
     """The sweep: context lengths x depths x repeats."""
 
-    context_lengths: list[int] | RangeSpec = Field(default_factory=lambda: [1000, 2000, 4000])
-    """Context tokens (haystack + needles) in the model's tokenizer."""
+    context_lengths: list[TokenCount] | LengthRange = Field(
+        default_factory=lambda: [1000, 2000, 4000]
+    )
+    """Context tokens (haystack + needles) in the model's tokenizer: ``[1K, 32K, 128K]``
+    or a range ``{min: 1K, max: 128K, num: 8, spacing: log}``."""
     depth_percents: list[float] | RangeSpec = Field(
         default_factory=lambda: RangeSpec(min=0, max=100, num=5)
     )
@@ -380,7 +410,7 @@ def _error_path(loc: tuple[int | str, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("list[int]", "RangeSpec", "list[float]"):
+        elif item in ("list[int]", "RangeSpec", "LengthRange", "list[float]"):
             continue
         elif "[" in str(item) and "(" in str(item):
             continue  # pydantic union branch labels
@@ -398,9 +428,13 @@ def _first_error(exc: ValidationError) -> tuple[ErrorDetails, str]:
 
     A union field (``[1000, 2000]`` or ``{min, max, num}``) reports one error per
     branch; "should be a valid list" hides the real problem inside a range mapping.
+    An unknown key beats a missing one: ``needle:`` is why ``needles`` is missing.
     """
     errors = list(exc.errors())
     first = errors[0]
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    if first["type"] == "missing" and unknown:
+        return unknown[0], unknown[0]["msg"]
     path = _error_path(tuple(first["loc"]))
     same = [e for e in errors if _error_path(tuple(e["loc"])).startswith(path)]
     telling = [e for e in same if e["type"] not in _BRANCH_MISMATCH]
@@ -411,13 +445,75 @@ def _first_error(exc: ValidationError) -> tuple[ErrorDetails, str]:
     return first, first["msg"]
 
 
-def config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
-    """The first validation error as one ``path: message`` line."""
+def _models_in(annotation: Any) -> list[type[BaseModel]]:
+    """The pydantic models a field holds: ``list[NeedleSpec] | None`` -> [NeedleSpec]."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in get_args(annotation) for m in _models_in(arg)]
+
+
+def _model_named(title: str) -> type[BaseModel] | None:
+    """The one model class called ``title`` (a ValidationError names its model so)."""
+    found: list[type[BaseModel]] = []
+    todo = list(BaseModel.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls.__name__ == title and cls not in found:
+            found.append(cls)
+    return found[0] if len(found) == 1 else None
+
+
+def _keys_at(root: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
+    """The keys the mapping at ``loc`` accepts; ``loc`` as in a pydantic error.
+
+    List indexes, dict keys (``pricing``'s model ids) and union branch labels are
+    stepped over: only a field name leads into the model it holds.
+    """
+    models = [root]
+    for part in loc:
+        if not isinstance(part, str):
+            continue
+        inner = [m for model in models if part in model.model_fields
+                 for m in _models_in(model.model_fields[part].annotation)]
+        named = [m for m in models if m.__name__ == part]
+        models = inner or named or models
+    keys: list[str] = []
+    for model in models:
+        keys += [k for k in model.model_fields if k != "base_dir" and k not in keys]
+    return keys
+
+
+def unknown_key_message(key: str, known: Sequence[str]) -> str:
+    """``unknown key; did you mean 'needles'?``, or the keys to choose from."""
+    wanted = key.lower()
+    stem = wanted.removesuffix("s")  # "depths" -> depth_percents, "repeat" -> repeats
+    close = [k for k in known if (len(stem) >= 3 and stem in k) or (len(k) >= 3 and k in wanted)]
+    if len(close) > 1:  # "lengths": context_lengths, not length_includes_prompt
+        close = [k for k in close if wanted in k]
+    if len(close) != 1:
+        close = difflib.get_close_matches(wanted, known, n=1, cutoff=0.75)
+    if close:
+        return f"unknown key; did you mean {close[0]!r}?"
+    return f"unknown key; expected one of: {', '.join(known)}"
+
+
+def config_error(exc: ValidationError, prefix: str = "",
+                 model: type[BaseModel] | None = None) -> ConfigError:
+    """The first validation error as one ``path: message`` line.
+
+    An unknown key gets the closest known key of the model it was found in
+    (``model``, else the model the error names).
+    """
     err, msg = _first_error(exc)
     path = _error_path(tuple(err["loc"]))
     msg = msg.removeprefix("Value error, ")
     if err["type"] == "extra_forbidden":
+        root = model or _model_named(exc.title)
+        loc = tuple(err["loc"])
         msg = "unknown key"
+        if root is not None and loc:
+            msg = unknown_key_message(str(loc[-1]), _keys_at(root, loc[:-1]))
     if prefix:
         path = f"{prefix}{path}" if path != "config" else prefix.rstrip(".: ")
     return ConfigError(path, msg)
@@ -487,8 +583,38 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError("--set", f"expected KEY=VALUE, got {text!r}")
     key, raw = text.split("=", 1)
+    key = key.strip()
+    check_override_path(key)
     try:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
         raise ConfigError(f"--set {key}", "value is not valid YAML") from None
-    return key.strip(), value
+    return key, value
+
+
+def check_override_path(dotted: str) -> None:
+    """Refuse ``--set grid.repeat=3`` at once, naming the key it probably meant.
+
+    Keys are checked down to the first mapping of free keys (``pricing``'s model ids,
+    a model's ``options``); pydantic checks what lies below when the config is loaded.
+    """
+    keys = dotted.split(".")
+    if not all(keys):
+        return  # apply_override says which part is empty
+    models: list[type[BaseModel]] = [Experiment]
+    free = False
+    for i, key in enumerate(keys):
+        if free:  # a dict key: any name goes
+            free = False
+            continue
+        fields = [m.model_fields[key] for m in models
+                  if key in m.model_fields and key != "base_dir"]
+        if not fields:
+            known = _keys_at(models[0], ()) if len(models) == 1 else sorted(
+                {k for m in models for k in m.model_fields})
+            path = ".".join(keys[: i + 1])
+            raise ConfigError(f"--set {path}", unknown_key_message(key, known))
+        models = [m for f in fields for m in _models_in(f.annotation)]
+        free = any(get_origin(f.annotation) is dict for f in fields)
+        if not models:
+            return

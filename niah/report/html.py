@@ -20,7 +20,8 @@ import pandas as pd
 
 from niah._version import __version__
 from niah.analysis import select
-from niah.report.heatmap import depth_labels, human_tokens, length_labels
+from niah.fmt import tokens
+from niah.report.heatmap import depth_labels, length_labels
 
 CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -102,13 +103,13 @@ def _summary_table(summary: pd.DataFrame, threshold: float) -> str:
     body = []
     for rec in summary.to_dict("records"):
         eff = rec["effective_context_length"]
-        eff_text = "–" if eff is None or eff is pd.NA else human_tokens(int(eff))
+        eff_text = "–" if eff is None or eff is pd.NA else tokens(int(eff))
         body.append(
             "<tr>"
             f"<td>{esc(rec['model'])}</td>"
             f'<td class="num">{_pct(rec["recall"])}</td>'
             f'<td class="num">{esc(eff_text)}</td>'
-            f'<td class="num">{esc(human_tokens(int(rec["max_context_length"])))}</td>'
+            f'<td class="num">{esc(tokens(int(rec["max_context_length"])))}</td>'
             f'<td class="num">{_num(rec["trials"])}</td>'
             f'<td class="num">{_num(rec["errors"])} ({_pct(rec["error_rate"])})</td>'
             f'<td class="num">{_num(rec["prompt_tokens"])}</td>'
@@ -156,7 +157,7 @@ def _cells_table(sub: pd.DataFrame) -> str:
         )
         rows.append(
             "<tr>"
-            f'<td class="num">{esc(human_tokens(int(rec["context_length"])))}</td>'
+            f'<td class="num">{esc(tokens(int(rec["context_length"])))}</td>'
             f'<td class="num">{round(float(rec["requested_depth"]), 3):g}%</td>'
             f'<td class="num">{int(rec["repeat"])}</td>'
             f"<td>{outcome}</td>"

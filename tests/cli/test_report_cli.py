@@ -115,3 +115,20 @@ def test_model_ids_are_printed_verbatim(
     assert cli_main.main(["report", str(run)]) == 0
     assert model in capsys.readouterr().out
     assert (run / "report" / "heatmap_x_bold_red_not_markup_bold_red.png").is_file()
+
+
+def test_an_experiment_folder_reports_its_latest_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "results" / "demo"
+    manifest = {"experiment": {"name": "demo"}}
+    write_run(folder / "20250101T000000Z", quickstart_rows(model="old/model"), manifest)
+    newest = write_run(folder / "20250102T000000Z", quickstart_rows(), manifest)
+    # the same run named twice (as results/demo and by its own name) is read once
+    assert cli_main.main(["report", str(folder), str(newest)]) == 0
+    out = capsys.readouterr().out
+    assert f"{folder}: its latest run is {newest}" in out
+    assert "old/model" not in out
+    summary = pd.read_csv(newest / "report" / "summary.csv")
+    assert list(summary["model"]) == ["openai/gpt-4o"]
+    assert summary.loc[0, "trials"] == len(quickstart_rows())  # not twice as many
