@@ -117,6 +117,31 @@ def test_unknown_keys_are_errors_naming_their_path(
     assert str(err) == f"{path}: unknown key; {hint}"
 
 
+@pytest.mark.parametrize(("dotted", "meant"), [
+    ("needle", "needles"), ("grid.repeat", "repeats"), ("grid.depths", "depth_percents"),
+    ("grid.lenghts", "context_lengths"), ("run.temprature", "temperature"),
+    ("run.timeout", "timeout_s"), ("model.url", "base_url"), ("tokeniser", "tokenizer"),
+    ("pricing.openai/gpt-4o.inpt", "input"), ("needles.anwser", "answer"),
+])
+def test_set_paths_are_checked_before_loading(dotted: str, meant: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_override(f"{dotted}=1")
+    assert str(info.value) == f"--set {dotted}: unknown key; did you mean {meant!r}?"
+
+
+@pytest.mark.parametrize("dotted", [
+    "grid.repeats", "pricing.openai/gpt-4o.input", "model.options.n_threads",
+    "grid.context_lengths.min", "run.cache",
+])
+def test_good_set_paths_pass(dotted: str) -> None:
+    assert parse_override(f"{dotted}=1") == (dotted, 1)
+
+
+def test_base_dir_cannot_be_set() -> None:
+    with pytest.raises(ConfigError, match=r"^--set base_dir: unknown key; expected one of: name,"):
+        parse_override("base_dir=/")
+
+
 def test_a_misspelt_key_beats_the_missing_field_it_stands_for() -> None:
     data = cfg()
     data["needle"] = data.pop("needles")
