@@ -9,13 +9,23 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_core import ErrorDetails
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from niah.config_errors import config_error as config_error
+from niah.config_errors import keys_at, models_in, unknown_key_message
 from niah.errors import ConfigError
+from niah.fmt import parse_tokens
 
 MAX_CONTEXT_LENGTH = 100_000_000
 """Larger lengths are typos (no model or haystack is near this)."""
@@ -171,11 +181,30 @@ class RangeSpec(_Strict):
         return out
 
 
+def _token_count(value: Any) -> Any:
+    """``"128K"`` -> 128000 (see ``niah.fmt``); numbers go on to the int check as they are."""
+    return parse_tokens(value) if isinstance(value, str) else value
+
+
+TokenCount = Annotated[int, BeforeValidator(_token_count)]
+"""A number of tokens, written ``4000``, ``4K``, ``1.5M`` or ``32Ki`` in YAML."""
+
+
+class LengthRange(RangeSpec):
+    """A range of context lengths: ``min`` and ``max`` are token counts like ``1K``."""
+
+    min: Annotated[float, BeforeValidator(_token_count)]
+    max: Annotated[float, BeforeValidator(_token_count)]
+
+
 class GridSpec(_Strict):
     """The sweep: context lengths x depths x repeats."""
 
-    context_lengths: list[int] | RangeSpec = Field(default_factory=lambda: [1000, 2000, 4000])
-    """Context tokens (haystack + needles) in the model's tokenizer."""
+    context_lengths: list[TokenCount] | LengthRange = Field(
+        default_factory=lambda: [1000, 2000, 4000]
+    )
+    """Context tokens (haystack + needles) in the model's tokenizer: ``[1K, 32K, 128K]``
+    or a range ``{min: 1K, max: 128K, num: 8, spacing: log}``."""
     depth_percents: list[float] | RangeSpec = Field(
         default_factory=lambda: RangeSpec(min=0, max=100, num=5)
     )
@@ -392,54 +421,6 @@ class Experiment(_Strict):
         return sum(n.count for n in self.needles)
 
 
-def _error_path(loc: tuple[int | str, ...]) -> str:
-    parts: list[str] = []
-    for item in loc:
-        if isinstance(item, int):
-            parts.append(f"[{item}]")
-        elif item in ("list[int]", "RangeSpec", "list[float]"):
-            continue
-        elif "[" in str(item) and "(" in str(item):
-            continue  # pydantic union branch labels
-        else:
-            parts.append(("." if parts else "") + str(item))
-    return "".join(parts) or "config"
-
-
-_BRANCH_MISMATCH = ("list_type", "model_type", "dict_type", "model_attributes_type")
-"""Error types that only say a union branch did not apply (e.g. list vs range)."""
-
-
-def _first_error(exc: ValidationError) -> tuple[ErrorDetails, str]:
-    """The most telling error and its message.
-
-    A union field (``[1000, 2000]`` or ``{min, max, num}``) reports one error per
-    branch; "should be a valid list" hides the real problem inside a range mapping.
-    """
-    errors = list(exc.errors())
-    first = errors[0]
-    path = _error_path(tuple(first["loc"]))
-    same = [e for e in errors if _error_path(tuple(e["loc"])).startswith(path)]
-    telling = [e for e in same if e["type"] not in _BRANCH_MISMATCH]
-    if len(same) > 1 and first["type"] in _BRANCH_MISMATCH:
-        if telling:
-            return telling[0], telling[0]["msg"]
-        return first, "expected a list of numbers or a range {min, max, num, spacing}"
-    return first, first["msg"]
-
-
-def config_error(exc: ValidationError, prefix: str = "") -> ConfigError:
-    """The first validation error as one ``path: message`` line."""
-    err, msg = _first_error(exc)
-    path = _error_path(tuple(err["loc"]))
-    msg = msg.removeprefix("Value error, ")
-    if err["type"] == "extra_forbidden":
-        msg = "unknown key"
-    if prefix:
-        path = f"{prefix}{path}" if path != "config" else prefix.rstrip(".: ")
-    return ConfigError(path, msg)
-
-
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -504,8 +485,38 @@ def parse_override(text: str) -> tuple[str, Any]:
     if "=" not in text:
         raise ConfigError("--set", f"expected KEY=VALUE, got {text!r}")
     key, raw = text.split("=", 1)
+    key = key.strip()
+    check_override_path(key)
     try:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
         raise ConfigError(f"--set {key}", "value is not valid YAML") from None
-    return key.strip(), value
+    return key, value
+
+
+def check_override_path(dotted: str) -> None:
+    """Refuse ``--set grid.repeat=3`` at once, naming the key it probably meant.
+
+    Keys are checked down to the first mapping of free keys (``pricing``'s model ids,
+    a model's ``options``); pydantic checks what lies below when the config is loaded.
+    """
+    keys = dotted.split(".")
+    if not all(keys):
+        return  # apply_override says which part is empty
+    models: list[type[BaseModel]] = [Experiment]
+    free = False
+    for i, key in enumerate(keys):
+        if free:  # a dict key: any name goes
+            free = False
+            continue
+        fields = [m.model_fields[key] for m in models
+                  if key in m.model_fields and key != "base_dir"]
+        if not fields:
+            known = keys_at(models[0], ()) if len(models) == 1 else sorted(
+                {k for m in models for k in m.model_fields})
+            path = ".".join(keys[: i + 1])
+            raise ConfigError(f"--set {path}", unknown_key_message(key, known))
+        models = [m for f in fields for m in models_in(f.annotation)]
+        free = any(get_origin(f.annotation) is dict for f in fields)
+        if not models:
+            return

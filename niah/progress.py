@@ -19,6 +19,7 @@ from rich.progress import (
 )
 from rich.table import Column
 
+from niah.fmt import money, tokens
 from niah.results import ResultRow
 
 
@@ -41,22 +42,6 @@ class NullProgress:
 
     def advance(self, model: str, row: ResultRow) -> None:
         pass
-
-
-def human_tokens(n: int) -> str:
-    """1000 -> 1K, 1500 -> 1.5K, 128000 -> 128K, 23612 -> 23.6K."""
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}".removesuffix(".0") + unit
-    return str(n)
-
-
-def money(usd: float | None) -> str:
-    if usd is None:
-        return "$?"
-    if usd == 0:
-        return "$0"
-    return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
 
 
 class _Tally:
@@ -133,5 +118,5 @@ class RichProgress:
         self._bar.update(
             self._tasks[model], advance=row.context_length if tally.weighted else 1,
             trials=f"{tally.done}/{tally.total}", errors=tally.errors,
-            tokens=human_tokens(tally.tokens), cost=money(tally.cost),
+            tokens=tokens(tally.tokens, approx=True), cost=money(tally.cost),
         )

@@ -29,6 +29,9 @@ from niah._version import __version__
 from niah.atomic import write_text
 from niah.config import Experiment
 from niah.errors import LockedError, StoreError, UserError
+from niah.layout import RESULTS_ROOT as RESULTS_ROOT
+from niah.layout import point_latest
+from niah.layout import resolve_run_dir as resolve_run_dir
 from niah.plan import experiment_fingerprint
 from niah.results import (
     MANIFEST_FILE,
@@ -44,43 +47,11 @@ from niah.tokenizers import warnings_said
 
 log = logging.getLogger("niah")
 LOCK_FILE = ".lock"
-RESULTS_ROOT = Path("results")
 _YOUNG_LOCK_S = 5.0
 """An unreadable lock younger than this may be mid-write by its owner: treat as live."""
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
-
-def _peek_manifest(run_dir: Path) -> Manifest | None:
-    """A run's manifest when readable (a damaged one just means: not this experiment)."""
-    try:
-        return read_manifest(run_dir)
-    except UserError:
-        return None
-
-def resolve_run_dir(experiment: Experiment, out: str | Path | None, fresh: bool,
-                    root: Path = RESULTS_ROOT) -> Path:
-    """``--out`` as given, else the latest run of this experiment under ``root`` when its
-    fingerprint matches (resume), else a new ``root/<name>/<UTC timestamp>``."""
-    if out is not None:
-        return Path(out).expanduser()
-    parent = root / experiment.name
-    if not fresh and parent.is_dir():
-        runs = sorted((p for p in parent.iterdir() if (p / MANIFEST_FILE).is_file()),
-                      key=_run_order, reverse=True)
-        manifest = _peek_manifest(runs[0]) if runs else None
-        if manifest and manifest.fingerprint == experiment_fingerprint(experiment):
-            return runs[0]
-    stamp = utc_now().strftime("%Y%m%dT%H%M%SZ")
-    candidate, n = parent / stamp, 1
-    while candidate.exists():
-        candidate, n = parent / f"{stamp}-{n}", n + 1
-    return candidate
-
-def _run_order(path: Path) -> tuple[str, int]:
-    """``<stamp>`` before ``<stamp>-1`` before ``<stamp>-10`` (two runs in one second)."""
-    stamp, _, n = path.name.partition("-")
-    return stamp, int(n) if n.isdigit() else 0
 
 def host_info() -> dict[str, Any]:
     return {"python": sys.version.split()[0], "platform": platform.platform(),
@@ -200,6 +171,7 @@ class RunStore:
             store._recover()
             store._fd = store._open_results()  # before the manifest: no phantom session
             store._write_manifest(old, experiment, fingerprint, models)
+            point_latest(run_dir)
         except BaseException:
             store.close()
             raise

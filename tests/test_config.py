@@ -100,27 +100,106 @@ def test_a_single_needle_mapping_is_a_list_of_one() -> None:
 # -- unknown keys anywhere -------------------------------------------------------------
 
 UNKNOWN_KEYS = [
-    ("colour", "red", "colour"),
-    ("grid.depth", [50], "grid.depth"),
-    ("haystack.folder", "x", "haystack.folder"),
-    ("needles[0].vaule", 3, "needles[0].vaule"),
-    ("needles[0].value", {"kind": "random_number", "digit": 3}, "needles[0].value.digit"),
-    ("model", {"id": "scripted/x", "idd": 1}, "model[0].idd"),
-    ("model", ["scripted/a", {"id": "scripted/b", "nope": 1}], "model[1].nope"),
-    ("prompt.templat", "x", "prompt.templat"),
-    ("scoring.kindd", "x", "scoring.kindd"),
-    ("run.max_token", 3, "run.max_token"),
+    ("colour", "red", "colour", "expected one of: name, description, model, tokenizer, "
+     "haystack, needles, grid, prompt, scoring, run, pricing, seed"),
+    ("grid.depth", [50], "grid.depth", "did you mean 'depth_percents'?"),
+    ("haystack.folder", "x", "haystack.folder", "expected one of: kind, seed, path, filler"),
+    ("needles[0].vaule", 3, "needles[0].vaule", "did you mean 'value'?"),
+    ("needles[0].value", {"kind": "random_number", "digit": 3}, "needles[0].value.digit",
+     "did you mean 'digits'?"),
+    ("model", {"id": "scripted/x", "idd": 1}, "model[0].idd", "did you mean 'id'?"),
+    ("model", ["scripted/a", {"id": "scripted/b", "nope": 1}], "model[1].nope",
+     "expected one of: id, base_url, api_key_env, options, context_window"),
+    ("prompt.templat", "x", "prompt.templat", "did you mean 'template'?"),
+    ("scoring.kindd", "x", "scoring.kindd", "did you mean 'kind'?"),
+    ("run.max_token", 3, "run.max_token", "did you mean 'max_tokens'?"),
     ("pricing", {"scripted/perfect": {"input": 1, "output": 2, "cache": 1}},
-     "pricing.scripted/perfect.cache"),
+     "pricing.scripted/perfect.cache", "did you mean 'cached_input'?"),
     ("grid.context_lengths", {"min": 100, "max": 200, "num": 2, "step": 1},
-     "grid.context_lengths.step"),
+     "grid.context_lengths.step", "expected one of: min, max, num, spacing"),
+    ("grid.context_lengths", {"min": "1K", "max": "2K", "num": 2, "spacin": "log"},
+     "grid.context_lengths.spacin", "did you mean 'spacing'?"),
 ]
 
 
-@pytest.mark.parametrize(("where", "value", "path"), UNKNOWN_KEYS)
-def test_unknown_keys_are_errors_naming_their_path(where: str, value: Any, path: str) -> None:
+@pytest.mark.parametrize(("where", "value", "path", "hint"), UNKNOWN_KEYS)
+def test_unknown_keys_are_errors_naming_their_path(
+    where: str, value: Any, path: str, hint: str
+) -> None:
+    """The hint comes from the fields of the model the key was found in."""
     err = error_of(cfg(**{where: value}))
-    assert str(err) == f"{path}: unknown key"
+    assert str(err) == f"{path}: unknown key; {hint}"
+
+
+@pytest.mark.parametrize(("dotted", "meant"), [
+    ("needle", "needles"), ("grid.repeat", "repeats"), ("grid.depths", "depth_percents"),
+    ("grid.lenghts", "context_lengths"), ("run.temprature", "temperature"),
+    ("run.timeout", "timeout_s"), ("model.url", "base_url"), ("tokeniser", "tokenizer"),
+    ("pricing.openai/gpt-4o.inpt", "input"), ("needles.anwser", "answer"),
+])
+def test_set_paths_are_checked_before_loading(dotted: str, meant: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_override(f"{dotted}=1")
+    assert str(info.value) == f"--set {dotted}: unknown key; did you mean {meant!r}?"
+
+
+@pytest.mark.parametrize("dotted", [
+    "grid.repeats", "pricing.openai/gpt-4o.input", "model.options.n_threads",
+    "grid.context_lengths.min", "run.cache",
+])
+def test_good_set_paths_pass(dotted: str) -> None:
+    assert parse_override(f"{dotted}=1") == (dotted, 1)
+
+
+def test_base_dir_cannot_be_set() -> None:
+    with pytest.raises(ConfigError, match=r"^--set base_dir: unknown key; expected one of: name,"):
+        parse_override("base_dir=/")
+
+
+def test_a_misspelt_key_beats_the_missing_field_it_stands_for() -> None:
+    data = cfg()
+    data["needle"] = data.pop("needles")
+    assert str(error_of(data)) == "needle: unknown key; did you mean 'needles'?"
+
+
+def test_unknown_keys_of_other_models_get_hints_from_their_own_fields() -> None:
+    from pydantic import ValidationError
+
+    from niah.config import ScoringSpec, config_error
+
+    with pytest.raises(ValidationError) as info:
+        ScoringSpec.model_validate({"kind": "regex", "patern": "x"})
+    err = config_error(info.value, prefix="scoring.")
+    assert str(err) == "scoring.patern: unknown key; did you mean 'pattern'?"
+
+
+# -- token counts: 128K in YAML, --lengths and --split-at read alike (niah.fmt) --------
+
+def test_lengths_take_token_counts_with_suffixes(tmp_path: Path) -> None:
+    text = yaml.safe_dump(cfg()) + "grid: {context_lengths: [1K, 1.5K, 32Ki, 128k, 1M, 4096]}\n"
+    exp = load_experiment(write(tmp_path, text))
+    assert exp.grid.lengths() == [1000, 1500, 4096, 32768, 128_000, 1_000_000]
+
+
+def test_length_ranges_take_token_counts() -> None:
+    exp = load_experiment(cfg(**{"grid.context_lengths": {"min": "1K", "max": "128K",
+                                                          "num": 3, "spacing": "log"}}))
+    assert exp.grid.lengths()[0] == 1000 and exp.grid.lengths()[-1] == 128_000
+
+
+@pytest.mark.parametrize(("lengths", "path"), [
+    (["1K", "lots"], "grid.context_lengths[1]"),
+    ({"min": "1K", "max": "1.0005K", "num": 2}, "grid.context_lengths.max"),
+])
+def test_a_bad_token_count_names_its_item(lengths: Any, path: str) -> None:
+    err = error_of(cfg(**{"grid.context_lengths": lengths}))
+    assert err.path == path
+    assert "token count like 4000, 4K" in err.message or "not a whole number" in err.message
+
+
+def test_depths_are_not_token_counts() -> None:
+    err = error_of(cfg(**{"grid.depth_percents": {"min": 0, "max": "1K", "num": 2}}))
+    assert err.path == "grid.depth_percents.max"
 
 
 def test_base_dir_is_not_a_config_key(tmp_path: Path) -> None:
@@ -430,7 +509,7 @@ def test_overrides_are_validated_like_the_file() -> None:
     assert load_experiment(cfg(), **{"haystack.seed": 5}).haystack.seed == 5
     with pytest.raises(ConfigError, match=r"^grid\.repeats: "):
         load_experiment(cfg(), **{"grid.repeats": 0})
-    with pytest.raises(ConfigError, match=r"^grid\.nope: unknown key$"):
+    with pytest.raises(ConfigError, match=r"^grid\.nope: unknown key; expected one of: "):
         load_experiment(cfg(), **{"grid.nope": 1})
     with pytest.raises(ConfigError, match=r"^grid\.\.x: "):
         load_experiment(cfg(), **{"grid..x": 1})
@@ -454,7 +533,7 @@ def experiment_from_argv(argv: list[str]) -> Experiment:
 def test_cli_overrides(tmp_path: Path) -> None:
     path = str(write(tmp_path, yaml.safe_dump(cfg())))
     exp = experiment_from_argv([
-        "plan", path, "--lengths", "2000,1000,", "--depths", "0,50.5,100",
+        "plan", path, "--lengths", "2K,1000,", "--depths", "0,50.5,100",
         "--model", "scripted/a", "--model", "scripted/b", "--set", "grid.repeats=3",
         "--set", "seed=7",
     ])
@@ -469,17 +548,17 @@ def test_cli_overrides(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("extra", "path"), [
     (["--lengths", "abc"], "--lengths"),
-    (["--lengths", "1000,2k"], "--lengths"),
+    (["--lengths", "1000,2q"], "--lengths"),
     (["--lengths", ","], "--lengths"),
     (["--lengths", "1000.5"], "--lengths"),
     (["--depths", "50,abc"], "--depths"),
     (["--depths", "150"], "grid.depth_percents"),
-    (["--lengths", "-100"], "grid.context_lengths"),
+    (["--lengths", "-100"], "--lengths"),
+    (["--lengths", "10"], "grid.context_lengths"),
     (["--model", "scripted/a", "--model", "scripted/a"], "model"),
     (["--model", "nosuch/x"], "model[0].id"),
     (["--model", "nomodel"], "model[0].id"),
     (["--set", "grid.repeats=0"], "grid.repeats"),
-    (["--set", "grid.nope=1"], "grid.nope"),
     (["--set", "model=[{id: scripted/a}, {id: llamacpp/x.gguf, options: {n_threads: 0}}]"],
      "model[1].options.n_threads"),
     (["--set", "model={id: openai/gpt-4o, options: {body: {temperature: 1}}}"],
@@ -487,6 +566,8 @@ def test_cli_overrides(tmp_path: Path) -> None:
     (["--model", "openai/o3", "--set", "run.temperature=0"], "run.temperature"),
     (["--set", "model={id: anthropic/claude-sonnet-4-5, options: {thinking_budget: 2048}}",
       "--set", "run.temperature=null"], "model[0].options.thinking_budget"),
+    (["--set", "grid.nope=1"], "--set grid.nope"),
+    (["--set", "grid.repeat=1"], "--set grid.repeat"),
 ])
 def test_cli_override_errors(tmp_path: Path, extra: list[str], path: str) -> None:
     cfg_path = str(write(tmp_path, yaml.safe_dump(cfg())))

@@ -15,7 +15,7 @@ import pytest
 from niah.config import Experiment, load_experiment
 from niah.errors import LockedError, ResultsError, StoreError, UserError
 from niah.results import MANIFEST_FILE, RESULTS_FILE, NeedleResult, ResultRow, read_rows
-from niah.store import LOCK_FILE, RunStore, resolve_run_dir
+from niah.store import LOCK_FILE, RunStore
 
 MODELS = [{"id": "scripted/a", "backend": {"id": "scripted/a"}, "tokenizer": "tiktoken:x"}]
 
@@ -172,20 +172,6 @@ def test_a_failed_append_leaves_no_half_row(
     store.append(row("t3"))
     store.close()
     assert [r.trial_id for r in read_rows(tmp_path)] == ["t1", "t3"]
-
-
-def test_resolve_run_dir_resumes_the_latest_matching_run(tmp_path: Path) -> None:
-    exp = experiment()
-    explicit = resolve_run_dir(exp, tmp_path / "mine", fresh=False, root=tmp_path)
-    assert explicit == tmp_path / "mine"
-    first = resolve_run_dir(exp, None, fresh=False, root=tmp_path)
-    assert first.parent == tmp_path / "store-test" and first.name.endswith("Z")
-    RunStore.open(first, exp, MODELS).close()
-    assert resolve_run_dir(exp, None, fresh=False, root=tmp_path) == first
-    fresh = resolve_run_dir(exp, None, fresh=True, root=tmp_path)
-    assert fresh != first and fresh.parent == first.parent
-    other = resolve_run_dir(experiment(seed=9), None, fresh=False, root=tmp_path)
-    assert other != first
 
 
 def test_load_rows_needs_a_run(tmp_path: Path) -> None:

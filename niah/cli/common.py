@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
 
 from niah.config import Experiment, load_experiment, parse_override
 from niah.errors import ConfigError
+from niah.fmt import parse_tokens
 
 
 def console(stderr: bool = False) -> Console:
@@ -29,7 +31,9 @@ def one_line(text: object) -> str:
 
 def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML file")
-    parser.add_argument("--lengths", help="context lengths, e.g. 1000,2000,4000")
+    parser.add_argument(
+        "--lengths", help="context lengths in tokens, e.g. 1K,32K,128K (K = 1000, Ki = 1024)"
+    )
     parser.add_argument("--depths", help="depth percents, e.g. 0,50,100")
     parser.add_argument(
         "--model", action="append", metavar="ID", help="model id (repeat for several models)"
@@ -40,14 +44,24 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _numbers(option: str, text: str, kind: type) -> list[Any]:
+def _percent(text: str) -> float:
     try:
-        values = [kind(x) for x in text.split(",") if x.strip()]
+        return float(text)
     except ValueError:
-        raise ConfigError(option, f"expected comma-separated numbers, got {text!r}") from None
-    if not values:
+        raise ValueError(
+            f"expected comma-separated numbers like 0,50,100, got {text.strip()!r}"
+        ) from None
+
+
+def _values(option: str, text: str, parse: Callable[[str], Any]) -> list[Any]:
+    """``1K,2K`` -> [1000, 2000]; a bad item is a one-line error naming the option."""
+    items = [x for x in text.split(",") if x.strip()]
+    if not items:
         raise ConfigError(option, "no values given")
-    return values
+    try:
+        return [parse(x) for x in items]
+    except ValueError as exc:
+        raise ConfigError(option, str(exc)) from None
 
 
 def experiment_from_args(args: argparse.Namespace) -> Experiment:
@@ -57,9 +71,9 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
         key, value = parse_override(item)
         overrides[key] = value
     if args.lengths:
-        overrides["grid.context_lengths"] = _numbers("--lengths", args.lengths, int)
+        overrides["grid.context_lengths"] = _values("--lengths", args.lengths, parse_tokens)
     if args.depths:
-        overrides["grid.depth_percents"] = _numbers("--depths", args.depths, float)
+        overrides["grid.depth_percents"] = _values("--depths", args.depths, _percent)
     if args.model:
         overrides["model"] = list(args.model)
     experiment = load_experiment(args.config, **overrides)

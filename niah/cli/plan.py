@@ -13,6 +13,7 @@ from rich.table import Table
 from niah.backends.registry import context_window
 from niah.cli.common import add_experiment_args, experiment_from_args
 from niah.exchange import check_window
+from niah.fmt import money, tokens
 from niah.haystack.builder import PromptBuilder
 from niah.plan import plan
 from niah.pricing import estimate
@@ -27,17 +28,13 @@ def add_parser(sub: Any) -> None:
     p.set_defaults(handler=run)
 
 
-def _k(n: float) -> str:
-    return f"{n / 1000:g}K" if n >= 1000 else f"{n:g}"
-
-
 def run(args: argparse.Namespace) -> int:
     experiment = experiment_from_args(args)
     trials = plan(experiment)
     lengths = experiment.grid.lengths()
     depths = experiment.grid.depths()
     table = Table("model", "tokenizer", "trials", "prompt tokens", "largest prompt",
-                  "max output", "est. cost (USD)")
+                  "max output", "est. cost")
     notes: list[str] = []
     longest = max(trials, key=lambda t: t.context_length)
     # everything is measured before anything is printed: bad input gives one error line
@@ -47,10 +44,10 @@ def run(args: argparse.Namespace) -> int:
         check_window(model, context_window(model), longest.context_length, largest.prompt_tokens,
                      experiment.run.max_tokens)
         est = estimate(experiment, trials, builder, model)
-        cost = "unknown" if est.cost_usd is None else f"{est.cost_usd:.4f}"
+        # sums over the grid are rounded; one prompt's size is exact (windows are exact)
         table.add_row(escape(model.id), escape(builder.tokenizer.name), str(est.trials),
-                      f"{est.prompt_tokens:,}", f"{largest.prompt_tokens:,}",
-                      f"{est.max_output_tokens:,}", cost)
+                      tokens(est.prompt_tokens, approx=True), tokens(largest.prompt_tokens),
+                      tokens(est.max_output_tokens, approx=True), money(est.cost_usd))
         note = builder.source.description
         if builder.corpus.repeats > 1:
             note += f", repeated {builder.corpus.repeats:.1f}x to fill the longest context"
@@ -61,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         f"[bold]{experiment.name}[/bold]: {len(lengths)} lengths x {len(depths)} depths "
         f"x {experiment.grid.repeats} repeats = {len(trials)} trials per model, "
         f"{experiment.total_needles} needle(s) per trial",
-        f"lengths: {', '.join(_k(x) for x in lengths)}",
+        f"lengths: {', '.join(tokens(x) for x in lengths)}",
         f"depths:  {', '.join(f'{d:g}%' for d in depths)}",
         *notes,
     ]

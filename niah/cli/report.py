@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import argparse
 import math
-import re
 import sys
 import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-from niah.errors import UserError
+from niah.errors import ConfigError
+from niah.fmt import money, parse_tokens, tokens
 
 if TYPE_CHECKING:  # pandas and matplotlib load only when a report is drawn
     import pandas as pd
@@ -26,7 +27,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         description="Draw heatmaps, a summary and an HTML report from run directories. "
         "Reads result files only; never calls a model.",
     )
-    parser.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run directory")
+    parser.add_argument(
+        "run_dirs", nargs="+", metavar="RUN_DIR",
+        help="run directory, or an experiment folder (results/NAME) for its latest run",
+    )
     parser.add_argument("--out", metavar="DIR", help="output directory (default RUN_DIR/report)")
     parser.add_argument("--format", default="png", help="figure formats: png,svg,pdf (default png)")
     parser.add_argument("--title", help="title of the figures and the HTML page")
@@ -41,13 +45,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.set_defaults(handler=run)
 
 
-def parse_tokens(text: str) -> int:
-    """``1M`` -> 1000000, ``128K`` -> 128000, ``4096`` -> 4096."""
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*", text)
-    if not match:
-        raise UserError(f"--split-at: expected a length like 1M or 128000, got {text!r}")
-    scale = {"": 1, "k": 1000, "m": 1_000_000}[match.group(2).lower()]
-    return round(float(match.group(1)) * scale)
+def split_length(text: str) -> int:
+    """``--split-at 1M`` -> 1000000, read like ``--lengths`` (``niah.fmt.parse_tokens``)."""
+    try:
+        return parse_tokens(text)
+    except ValueError as exc:
+        raise ConfigError("--split-at", str(exc)) from None
 
 
 def _pct(x: float) -> str:
@@ -59,13 +62,11 @@ def summary_table(summary: pd.DataFrame) -> Table:
     from rich.table import Table
     from rich.text import Text
 
-    from niah.report.heatmap import human_tokens
-
     table = Table(title="Summary", title_justify="left")
     widest = max((len(str(m)) for m in summary["model"]), default=5)
     table.add_column("Model", no_wrap=True, min_width=min(widest, 60))
     for name in ("Recall", "Effective context", "Longest", "Trials", "API errors", "Unanswered",
-                 "Cost (USD)"):
+                 "Cost"):
         table.add_column(name, justify="right")
     for rec in summary.to_dict("records"):
         eff = rec["effective_context_length"]
@@ -73,12 +74,12 @@ def summary_table(summary: pd.DataFrame) -> Table:
         table.add_row(
             Text(str(rec["model"])),
             _pct(rec["recall"]),
-            "–" if eff is None or eff is pd.NA else human_tokens(int(eff)),
-            human_tokens(int(rec["max_context_length"])),
+            "–" if eff is None or eff is pd.NA else tokens(int(eff)),
+            tokens(int(rec["max_context_length"])),
             f"{rec['trials']:,}",
             f"{rec['errors']:,} ({_pct(rec['error_rate'])})",
             f"{rec['unanswered']:,} ({_pct(rec['unanswered_rate'])})",
-            "–" if math.isnan(cost) else f"{cost:,.4f}",
+            money(None if math.isnan(cost) else cost),
         )
     return table
 
@@ -100,20 +101,27 @@ def summary_warnings(summary: pd.DataFrame) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from niah.analysis import ResultsWarning
     from niah.cli.common import console as make_console
+    from niah.layout import find_run
     from niah.report.build import build_report, parse_formats
 
     formats = parse_formats(args.format)
-    split_at = parse_tokens(args.split_at) if args.split_at else None
+    split_at = split_length(args.split_at) if args.split_at else None
+    console = make_console()  # model ids come from result files: text, never rich markup
+    run_dirs: list[Path] = []
+    for given in args.run_dirs:
+        run_dir = find_run(given)
+        if run_dir != Path(given).expanduser():
+            console.print(f"{given}: its latest run is {run_dir}", soft_wrap=True)
+        if run_dir.resolve() not in [r.resolve() for r in run_dirs]:  # a/latest and a/<time>
+            run_dirs.append(run_dir)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ResultsWarning)
         report = build_report(
-            args.run_dirs, out=args.out, formats=formats, title=args.title,
+            run_dirs, out=args.out, formats=formats, title=args.title,
             threshold=args.threshold, split_at=split_at,
         )
     for w in caught:
         print(f"niah: warning: {w.message}", file=sys.stderr)
-    # Model ids come from result files: print them as text, never as rich markup.
-    console = make_console()
     console.print(summary_table(report.summary))
     for line in summary_warnings(report.summary):
         print(f"niah: {line}", file=sys.stderr)

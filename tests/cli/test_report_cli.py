@@ -145,3 +145,20 @@ def test_summary_counts_unanswered_and_flags_lengths_and_token_counts(
     assert f"niah: warning: {claude}: the server counted prompts differently" in err
     assert [line.split(":")[1] for line in lines] == [" warning", " note"]
     assert lines[1].startswith(f"niah: note: {claude}: lengths are counted in cl100k_base")
+
+
+def test_an_experiment_folder_reports_its_latest_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "results" / "demo"
+    meta = manifest({"openai/gpt-4o": "tiktoken:o200k_base"})
+    write_run(folder / "20250101T000000Z", quickstart_rows(model="old/model"), meta)
+    newest = write_run(folder / "20250102T000000Z", quickstart_rows(), meta)
+    # the same run named twice (as results/demo and by its own name) is read once
+    assert cli_main.main(["report", str(folder), str(newest)]) == 0
+    out = capsys.readouterr().out
+    assert f"{folder}: its latest run is {newest}" in out
+    assert "old/model" not in out
+    summary = pd.read_csv(newest / "report" / "summary.csv")
+    assert list(summary["model"]) == ["openai/gpt-4o"]
+    assert summary.loc[0, "trials"] == len(quickstart_rows())  # not twice as many

@@ -72,14 +72,16 @@ def test_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
 
 def test_default_out_resumes_and_fresh_starts_anew(tmp_path: Path) -> None:
     cfg = config(tmp_path)
+    folder = tmp_path / "results" / "cli-test"
     assert main(["run", cfg]) == 0
     assert main(["run", cfg]) == 0
-    runs = list((tmp_path / "results" / "cli-test").iterdir())
+    runs = [p for p in folder.iterdir() if not p.is_symlink()]
     assert len(runs) == 1 and len(read_rows(runs[0])) == 6
     assert main(["run", cfg, "--fresh"]) == 0
-    runs = sorted((tmp_path / "results" / "cli-test").iterdir())
+    runs = sorted(p for p in folder.iterdir() if not p.is_symlink())
     assert len(runs) == 2
     assert all(r.cached for r in read_rows(runs[1]))  # the fresh run paid nothing
+    assert (folder / "latest").resolve() == runs[1].resolve()  # each run moves the pointer
 
 
 def test_several_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
