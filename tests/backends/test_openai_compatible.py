@@ -99,7 +99,8 @@ def test_render_prompt_without_system() -> None:
 def test_invalid_options() -> None:
     with pytest.raises(ConfigError, match=r"^model.options.mode: "):
         backend(ScriptedTransport(), options={"mode": "embeddings"})
-    with pytest.raises(ConfigError, match=r"^model.options.top_k: unknown key[^(]*\(fields to send"):
+    with pytest.raises(ConfigError,
+                       match=r"^model.options.top_k: unknown key[^(]*\(fields to send"):
         backend(ScriptedTransport(), options={"top_k": 1})
     for field in ("max_tokens", "prompt", "temperature"):
         with pytest.raises(ConfigError, match=rf"^model.options.body: {field} is set by niah"):

@@ -38,7 +38,8 @@ def _plugins(monkeypatch: pytest.MonkeyPatch) -> None:
     [
         (ModelSpec(id="llamacpp/x.gguf", options={"n_threads": 0}),
          r"^model\.options\.n_threads: Input should be greater than or equal to 1$"),
-        (ModelSpec(id="scripted/x", options={"recal": 1}), r"^model\.options\.recal: unknown key; did you mean 'recall'\?$"),
+        (ModelSpec(id="scripted/x", options={"recal": 1}),
+         r"^model\.options\.recal: unknown key; did you mean 'recall'\?$"),
         (ModelSpec(id="openai/gpt-4o", options={"top_p": 1}),
          r"^model\.options\.top_p: unknown key[^(]*\(fields to send as they are go under "),
         (ModelSpec(id="gemini/gemini-2.5-pro", options={"thinking_budget": "lots"}),
