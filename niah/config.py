@@ -37,7 +37,7 @@ MAX_TRIALS = 1_000_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class ModelSpec(_Strict):
@@ -186,15 +186,15 @@ def _token_count(value: Any) -> Any:
     return parse_tokens(value) if isinstance(value, str) else value
 
 
-TokenCount = Annotated[int, BeforeValidator(_token_count)]
+TokenCount = Annotated[int, BeforeValidator(_token_count, json_schema_input_type=int | str)]
 """A number of tokens, written ``4000``, ``4K``, ``1.5M`` or ``32Ki`` in YAML."""
 
 
 class LengthRange(RangeSpec):
     """A range of context lengths: ``min`` and ``max`` are token counts like ``1K``."""
 
-    min: Annotated[float, BeforeValidator(_token_count)]
-    max: Annotated[float, BeforeValidator(_token_count)]
+    min: Annotated[float, BeforeValidator(_token_count, json_schema_input_type=float | str)]
+    max: Annotated[float, BeforeValidator(_token_count, json_schema_input_type=float | str)]
 
 
 class GridSpec(_Strict):
@@ -370,7 +370,10 @@ class Experiment(_Strict):
     base_dir: str = Field(default=".", exclude=True)
     """Folder that relative paths resolve against (the config file's folder)."""
 
-    @field_validator("model", mode="before")
+    @field_validator(
+        "model", mode="before",
+        json_schema_input_type=str | ModelSpec | list[str | ModelSpec],
+    )
     @classmethod
     def _models(cls, v: Any) -> Any:
         if isinstance(v, (str, dict)):
@@ -379,7 +382,7 @@ class Experiment(_Strict):
             return [_model_spec(x) for x in v]
         return v
 
-    @field_validator("needles", mode="before")
+    @field_validator("needles", mode="before", json_schema_input_type=NeedleSpec | list[NeedleSpec])
     @classmethod
     def _needle_list(cls, v: Any) -> Any:
         return [v] if isinstance(v, dict) else v
