@@ -69,7 +69,7 @@ def find_run(path: str | Path) -> Path:
 
 
 def resolve_run_dir(experiment: Experiment, out: str | Path | None, fresh: bool,
-                    root: Path = RESULTS_ROOT) -> Path:
+                    root: Path = RESULTS_ROOT, shard: dict[str, int] | None = None) -> Path:
     """``--out`` as given, else the latest run of this experiment under ``root`` when its
     fingerprint matches (resume), else a new ``root/<name>/<UTC timestamp>``.
 
@@ -88,11 +88,13 @@ def resolve_run_dir(experiment: Experiment, out: str | Path | None, fresh: bool,
         raise UserError(f"{parent}: is itself a run{other} (made with --out), and a new run "
                         f"cannot go inside a run; pass --out DIR, or move {parent} away")
     _not_inside_a_run(parent, str(parent))
-    if not fresh:
-        runs = runs_in(parent)
-        manifest = _peek_manifest(runs[0]) if runs else None
-        if manifest and manifest.fingerprint == fingerprint:
-            return runs[0]
+    if not fresh:  # the newest run of the same shard (or of no shard) is resumed
+        for run in runs_in(parent):
+            manifest = _peek_manifest(run)
+            if manifest and manifest.shard == shard:
+                if manifest.fingerprint == fingerprint:
+                    return run
+                break
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     candidate, n = parent / stamp, 1
     while candidate.exists():

@@ -126,6 +126,10 @@ class Manifest(BaseModel):
     """Hash of everything that shapes the prompts; a resume must match it."""
     started_at: str
     config: dict[str, Any] = Field(default_factory=dict)
+    shard: dict[str, int] | None = None
+    """``{"index": I, "count": N}`` for a shard of a sharded run (``niah run --shard``)."""
+    merged_from: list[str] | None = None
+    """The shard directories ``niah merge`` joined into this run."""
     config_dir: str | None = None
     """Absolute folder the config's relative paths resolved against (``niah prompt``)."""
     models: list[dict[str, Any]] = Field(default_factory=list)

@@ -39,6 +39,7 @@ from niah.progress import NullProgress, ProgressSink
 from niah.prompt import Builder, BuiltPrompt
 from niah.results import ANSWER_ERRORS, RESULTS_FILE, ErrorInfo, ResultRow, read_rows
 from niah.scoring import check_spec
+from niah.shard import Shard, select
 from niah.store import RESULTS_ROOT, RunStore, resolve_run_dir
 
 SleepFn = Callable[[float], Awaitable[None]]
@@ -282,7 +283,7 @@ async def run_async(
     experiment: Experiment, out_dir: str | Path | None = None, *, fresh: bool = False,
     progress: ProgressSink | None = None, sleep: SleepFn | None = None,
     cache_dir: Path | None = None, results_root: Path = RESULTS_ROOT,
-    builder_factory: BuilderFactory | None = None,
+    builder_factory: BuilderFactory | None = None, shard: Shard | None = None,
 ) -> Path:
     """Run ``experiment`` into a run directory (resumed when it holds rows); its path.
 
@@ -293,8 +294,9 @@ async def run_async(
     Cancelling (Ctrl-C) keeps every finished row and frees the lock.
     """
     check_spec(experiment.scoring)
-    trials = prefix_order(plan(experiment))
-    run_dir = resolve_run_dir(experiment, out_dir, fresh, results_root)
+    trials = select(prefix_order(plan(experiment)), shard)
+    shard_info = shard.as_dict() if shard is not None else None
+    run_dir = resolve_run_dir(experiment, out_dir, fresh, results_root, shard_info)
     stored = {} if fresh else stored_trials(run_dir)
     make_builder = builder_factory or default_builder
     run = experiment.run
@@ -314,7 +316,7 @@ async def run_async(
             )
         facts = [{"id": m.spec.id, "backend": m.backend.describe(),
                   "tokenizer": m.builder.tokenizer.name} for m in models]
-        with RunStore.open(run_dir, experiment, facts, fresh=fresh) as store:
+        with RunStore.open(run_dir, experiment, facts, fresh=fresh, shard=shard_info) as store:
             cache = ResponseCache(cache_dir) if run.cache else None
             try:
                 await Runner(experiment, store, cache, progress, sleep).run(trials, models)

@@ -130,6 +130,10 @@ def _alive(pid: int) -> bool:
         return True  # exists, owned by someone else
     return True
 
+def _shard_name(shard: dict[str, int] | None) -> str:
+    return f"shard {shard['index']}/{shard['count']}" if shard else "an unsharded run"
+
+
 class RunStore:
     """An open run directory: the rows so far and a way to append more."""
 
@@ -149,7 +153,7 @@ class RunStore:
 
     @classmethod
     def open(cls, run_dir: Path, experiment: Experiment, models: list[dict[str, Any]],
-             *, fresh: bool = False) -> RunStore:
+             *, fresh: bool = False, shard: dict[str, int] | None = None) -> RunStore:
         """Create or resume ``run_dir``: take the lock, recover a torn tail, write the
         manifest. ``fresh`` refuses a directory that already holds results."""
         try:
@@ -166,11 +170,14 @@ class RunStore:
             if old is not None and old.fingerprint != fingerprint:
                 raise UserError(f"{run_dir}: holds a run of a different experiment (its prompts "
                                 "differ); use another --out or --fresh")
+            if old is not None and old.shard != shard:
+                raise UserError(f"{run_dir}: holds {_shard_name(old.shard)}, not "
+                                f"{_shard_name(shard)}; use another --out")
             if fresh and store.results.exists() and store.results.stat().st_size:
                 raise UserError(f"{run_dir}: already holds results; --fresh needs a new directory")
             store._recover()
             store._fd = store._open_results()  # before the manifest: no phantom session
-            store._write_manifest(old, experiment, fingerprint, models)
+            store._write_manifest(old, experiment, fingerprint, models, shard)
             point_latest(run_dir)
         except BaseException:
             store.close()
@@ -204,7 +211,8 @@ class RunStore:
             raise StoreError(f"{self.results}: cannot open for appending ({exc.strerror})") from exc
 
     def _write_manifest(self, old: Manifest | None, experiment: Experiment,
-                        fingerprint: str, models: list[dict[str, Any]]) -> None:
+                        fingerprint: str, models: list[dict[str, Any]],
+                        shard: dict[str, int] | None) -> None:
         now = utc_now().isoformat(timespec="seconds")
         sessions = list(old.sessions) if old else []
         sessions.append({"started_at": now, "niah_version": __version__,
@@ -215,7 +223,7 @@ class RunStore:
             config=experiment.model_dump(mode="json"),
             config_dir=str(Path(experiment.base_dir).resolve()), models=models, host=host_info(),
             sessions=sessions, warnings=warnings_said(),
-            rescored=old.rescored if old else [],
+            rescored=old.rescored if old else [], shard=shard,
         )
         write_text(self.dir / MANIFEST_FILE, manifest_text(manifest))
 

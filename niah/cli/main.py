@@ -17,7 +17,8 @@ from niah.cli.common import one_line
 from niah.errors import NiahError, UserError
 
 COMMANDS = (
-    "plan", "build", "run", "rescore", "report", "prompt", "import_", "haystack", "schema",
+    "plan", "build", "run", "merge", "rescore", "report", "prompt", "import_", "haystack",
+    "schema",
 )
 
 

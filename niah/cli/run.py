@@ -23,6 +23,7 @@ from niah.progress import RichProgress
 from niah.results import ANSWER_ERRORS, RESULTS_FILE, ResultRow, read_manifest, read_rows
 from niah.runner import RunFailed, default_builder, stored_trials
 from niah.runner import run as run_experiment
+from niah.shard import Shard, parse_shard, select, shard_from_env
 from niah.store import resolve_run_dir
 
 
@@ -40,6 +41,11 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--fresh", action="store_true",
                         help="start a new run directory instead of resuming")
+    parser.add_argument(
+        "--shard", metavar="I/N",
+        help="run shard I of N (a token-balanced 1/N of the trials; default: from "
+        "SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT when set); join shards with niah merge",
+    )
     parser.add_argument("--dry-run", action="store_true",
                         help="build every prompt, show what would be sent; send and write nothing")
     parser.set_defaults(handler=run)
@@ -47,17 +53,19 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     experiment = experiment_from_args(args)
+    shard = parse_shard(args.shard) if args.shard else shard_from_env()
     # Model ids and paths are printed as given: "[" in them is text, never rich markup.
     out = console()
     if args.dry_run:
-        dry_run(experiment, args.out, args.fresh, out)
+        dry_run(experiment, args.out, args.fresh, out, shard)
         return 0
-    run_dir = resolve_run_dir(experiment, args.out, args.fresh)
+    run_dir = resolve_run_dir(experiment, args.out, args.fresh,
+                              shard=shard.as_dict() if shard else None)
     err = console(stderr=True)
     failed: RunFailed | None = None
     try:
         with RichProgress(err) as bar:
-            run_experiment(experiment, run_dir, fresh=args.fresh, progress=bar)
+            run_experiment(experiment, run_dir, fresh=args.fresh, progress=bar, shard=shard)
     except KeyboardInterrupt:
         err.print(f"interrupted: finished rows are kept in {run_dir}; run the same command "
                   "to resume")
@@ -137,10 +145,12 @@ def total_cost(rows: list[ResultRow]) -> float | None:
     return total
 
 
-def dry_run(experiment: Experiment, out_dir: str | None, fresh: bool, out: Console) -> None:
+def dry_run(experiment: Experiment, out_dir: str | None, fresh: bool, out: Console,
+            shard: Shard | None = None) -> None:
     """Build every pending prompt and count what would be sent; write nothing."""
-    trials = prefix_order(plan(experiment))
-    run_dir = resolve_run_dir(experiment, out_dir, fresh)
+    trials = select(prefix_order(plan(experiment)), shard)
+    run_dir = resolve_run_dir(experiment, out_dir, fresh,
+                              shard=shard.as_dict() if shard else None)
     stored = {} if fresh else stored_trials(run_dir)
     cache = ResponseCache(readonly=True) if experiment.run.cache else None
     max_tokens = experiment.run.max_tokens
