@@ -27,7 +27,8 @@ def test_report_writes_heatmap_summary_and_html(
     assert cli_main.main(["report", str(run)]) == 0
     out = run / "report"
     assert sorted(p.name for p in out.iterdir()) == [
-        "heatmap_openai_gpt-4o.png", "report.html", "summary.csv"]
+        "by_depth.csv", "by_length.csv", "cells.csv", "heatmap_openai_gpt-4o.png",
+        "report.html", "summary.csv"]
     image = imread(out / "heatmap_openai_gpt-4o.png")
     assert image.shape[0] > 300 and image.shape[1] > 600
     summary = pd.read_csv(out / "summary.csv")
