@@ -34,6 +34,11 @@ def _interval(low: Any, high: Any) -> str:
     return "" if _missing(low) else f"{float(low):.1%}–{float(high):.1%}"
 
 
+def _signed_interval(rec: dict[str, Any]) -> str:
+    low, high = rec["difference_low"], rec["difference_high"]
+    return "" if _missing(low) else f"{float(low):+.1%} to {float(high):+.1%}"
+
+
 def _breaks(x: Any) -> str:
     return "none" if _missing(x) else _length(x)
 
@@ -141,7 +146,7 @@ def comparison_section(comparison: pd.DataFrame, confidence: float) -> str:
     parts = [f"<h2>Differences between models ({confidence:.0%})</h2>"]
     for (a, b), pair in comparison.groupby(["model_a", "model_b"], sort=False):
         head = (f"<tr><th>Length</th><th>{esc(a)}</th><th>{esc(b)}</th>"
-                "<th>Difference (a − b)</th><th>Interval</th><th>Verdict</th></tr>")
+                "<th>Difference (left − right)</th><th>Interval</th><th>Verdict</th></tr>")
         rows = []
         for rec in pair.to_dict("records"):
             diff = rec["difference"]
@@ -151,8 +156,7 @@ def comparison_section(comparison: pd.DataFrame, confidence: float) -> str:
                 f'<td class="num">{_pct(rec["recall_a"])}</td>'
                 f'<td class="num">{_pct(rec["recall_b"])}</td>'
                 f'<td class="num">{"–" if _missing(diff) else f"{diff:+.1%}"}</td>'
-                f'<td class="num">{_interval(rec["difference_low"], rec["difference_high"])}'
-                "</td>"
+                f'<td class="num">{_signed_interval(rec)}</td>'
                 f"<td>{_verdict(rec)}</td>"
                 "</tr>"
             )
@@ -162,8 +166,8 @@ def comparison_section(comparison: pd.DataFrame, confidence: float) -> str:
         "Newcombe's score interval for a difference of two proportions (1998, method "
         "10), built from the two Wilson intervals. Overlapping error bars are not the "
         "test: two intervals can overlap while the difference is clear. The models are "
-        "treated as independent samples, which errs on the wide side when they were run "
-        "on the same trials.</p>"
+        "treated as independent samples, which errs on the wide side when they tend to find "
+        "the same needles.</p>"
     )
     return "".join(parts)
 

@@ -49,7 +49,7 @@ def test_comparison_verdicts() -> None:
     section = html.split("Differences between models (95%)")[1]
     one_k, two_k = section.split("<tr>")[2:4]
     assert "within noise" in one_k and "+10.0%" in one_k
-    assert "<b>a/strong</b> higher" in two_k and "17.1%–80.9%" in two_k
+    assert "<b>a/strong</b> higher" in two_k and "+17.1% to +80.9%" in two_k
     assert "Newcombe" in section and "Overlapping error bars are not the test" in section
 
 
