@@ -2,6 +2,12 @@
 
 Only reads ``results.jsonl`` files (through ``niah.results``, the one reader), so every
 number in a report can be recomputed without a model.
+
+Every count and recall comes from one place, ``_trial_counts`` (what a trial adds to
+its cell), summed by ``cell_table`` (a model's grid, which ``grid`` pivots for the
+heatmaps) and ``recall_table`` (by length or depth): a heatmap, ``cells.csv`` and the
+summary cannot disagree. Recall is needles found / needles asked, each needle one
+Bernoulli trial, with Wilson intervals from ``niah.stats``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ is written atomically, so an interrupted report never leaves a half-written figu
 Tables: ``summary.csv`` (one row per model), ``cells.csv`` (one row per model, length
 and depth: what the heatmaps are drawn from), ``by_length.csv`` and ``by_depth.csv``
 (recall with intervals), and with two or more models ``comparison.csv`` (each pair's
-difference per length and whether it is within noise). See ``niah.tables``.
+difference per length and whether it is within noise). See ``niah.tidy``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from niah.report.stats_section import stats_section
 from niah.report.write import figure_bytes, slug
 from niah.results import read_manifest
 from niah.stats import CONFIDENCE, RULER_THRESHOLD
-from niah.tables import cells_frame, compare_models, recall_frame
+from niah.tidy import cells_frame, compare_models, recall_frame
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 150

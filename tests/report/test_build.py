@@ -13,7 +13,7 @@ from niah.analysis import CELL_COLUMNS, grid, load_results
 from niah.errors import UserError
 from niah.report.build import build_report
 from niah.stats import wilson_interval
-from niah.tables import COMPARISON_COLUMNS
+from niah.tidy import COMPARISON_COLUMNS
 from tests.report.factory import answer_error_rows, make_row, quickstart_rows, write_run
 
 

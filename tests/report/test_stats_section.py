@@ -6,7 +6,7 @@ import pandas as pd
 
 from niah.analysis import rows_frame, summarize
 from niah.report.stats_section import stats_section
-from niah.tables import compare_models, recall_frame
+from niah.tidy import compare_models, recall_frame
 from tests.report.factory import HOSTILE, make_row
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from niah.analysis import CELL_COLUMNS, cell_table, grid, recall_table, rows_frame
 from niah.stats import difference_interval
-from niah.tables import COMPARISON_COLUMNS, cells_frame, compare_models, recall_frame
+from niah.tidy import COMPARISON_COLUMNS, cells_frame, compare_models, recall_frame
 from tests.report.factory import make_row, quickstart_rows
 
 
