@@ -70,6 +70,8 @@ def wilson_intervals(
 ) -> tuple[FloatArray, FloatArray]:
     """Wilson score intervals (low, high) for ``found`` successes of ``asked``, elementwise.
 
+    With p = found / asked, n = asked and z = ``z_value(confidence)``: centre
+    (p + z²/2n) / (1 + z²/n), half-width z / (1 + z²/n) · sqrt(p(1 - p)/n + z²/4n²).
     ``found`` may be fractional (an imported judge score). Where ``asked`` is 0 the
     proportion is unknown and both bounds are NaN.
     """
