@@ -2,6 +2,12 @@
 
 Only reads ``results.jsonl`` files (through ``niah.results``, the one reader), so every
 number in a report can be recomputed without a model.
+
+Every count and recall comes from one place, ``_trial_counts`` (what a trial adds to
+its cell), summed by ``cell_table`` (a model's grid, which ``grid`` pivots for the
+heatmaps) and ``recall_table`` (by length or depth): a heatmap, ``cells.csv`` and the
+summary cannot disagree. Recall is needles found / needles asked, each needle one
+Bernoulli trial, with Wilson intervals from ``niah.stats``.
 """
 
 from __future__ import annotations
@@ -12,12 +18,20 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 
 from niah.checks import TokenMismatch, token_mismatch
 from niah.errors import UserError
 from niah.lengths import LengthBasis, length_basis
 from niah.results import ANSWER_ERRORS, ResultRow, read_manifest, read_rows, results_file
+from niah.stats import (
+    CONFIDENCE,
+    RULER_THRESHOLD,
+    absolute_effective_length,
+    relative_effective_length,
+    wilson_intervals,
+)
 
 GridValue = Literal["score", "errors", "unanswered", "trials"]
 
@@ -177,6 +191,77 @@ def _is_scored(df: pd.DataFrame) -> pd.Series:
     return df["error"].isna() & df["score"].notna()
 
 
+COUNT_COLUMNS = ("trials", "scored", "errors", "unanswered", "needles", "found")
+"""What each trial adds to its cell: one trial; scored, API error or unanswered (one of
+the three); ``needles`` asked and ``found`` in it when it was scored (else 0)."""
+
+CELL_COLUMNS = ("model", "context_length", "requested_depth", *COUNT_COLUMNS,
+                "recall", "recall_low", "recall_high")
+"""Columns of ``cell_table`` (and ``cells.csv``)."""
+
+
+def _trial_counts(sub: pd.DataFrame) -> pd.DataFrame:
+    """One row per trial with its ``COUNT_COLUMNS``, ready to be summed by any key.
+
+    Each asked-for needle of a scored trial is one Bernoulli trial: ``found`` is
+    ``score x needles`` (exactly the needles found for niah's own scorer; a fraction
+    for an imported judge score). A trial that records no needle counts as one.
+    """
+    scored = _is_scored(sub)
+    needles = sub["n_needles"].clip(lower=1).where(scored, 0).astype(int)
+    found = (sub["score"].where(scored, 0.0) * needles).round(9)
+    return pd.DataFrame({
+        "context_length": sub["context_length"],
+        "requested_depth": sub["requested_depth"],
+        "trials": 1,
+        "scored": scored.astype(int),
+        "errors": _is_error(sub).astype(int),
+        "unanswered": _is_unanswered(sub).astype(int),
+        "needles": needles,
+        "found": found.astype(float),
+    }, index=sub.index)
+
+
+def _with_recall(counts: pd.DataFrame, confidence: float) -> pd.DataFrame:
+    """``counts`` plus recall = found / needles and its Wilson interval (NaN: unknown)."""
+    out = counts.copy()
+    asked = out["needles"].to_numpy(dtype=float)
+    hits = out["found"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["recall"] = np.where(asked > 0, hits / asked, np.nan)
+    out["recall_low"], out["recall_high"] = wilson_intervals(hits, asked, confidence)
+    return out
+
+
+def cell_table(
+    df: pd.DataFrame,
+    model: str | None = None,
+    *,
+    lengths: list[int] | None = None,
+    depths: list[float] | None = None,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
+    """One model's grid as a tidy table: a row per (context_length, requested_depth).
+
+    Columns are ``CELL_COLUMNS``: the counts of ``COUNT_COLUMNS``, ``recall`` (needles
+    found / needles asked over the scored trials; NaN where none was scored) and its
+    Wilson interval at ``confidence``. Rows run by length, then depth, over the
+    model's own lengths and depths or the given axes; a cell not run has 0 trials.
+    ``grid`` pivots this table, so a heatmap and ``cells.csv`` cannot disagree.
+    """
+    label, sub = select(df, model)
+    lengths = sorted(set(sub["context_length"])) if lengths is None else lengths
+    depths = sorted(set(sub["requested_depth"])) if depths is None else depths
+    keys = ["context_length", "requested_depth"]
+    counts = _trial_counts(sub).groupby(keys)[list(COUNT_COLUMNS)].sum()
+    axes = pd.MultiIndex.from_product([lengths, depths], names=keys)
+    counts = counts.reindex(axes, fill_value=0).astype(
+        {c: int for c in COUNT_COLUMNS if c != "found"} | {"found": float})
+    cells = _with_recall(counts, confidence).reset_index()
+    cells.insert(0, "model", label)
+    return cells[list(CELL_COLUMNS)]
+
+
 def grid(
     df: pd.DataFrame,
     model: str | None = None,
@@ -187,68 +272,63 @@ def grid(
 ) -> pd.DataFrame:
     """One model's grid: index ``requested_depth`` (ascending), columns ``context_length``.
 
-    ``value="score"``: mean score of the scored trials (NaN where none was);
+    ``value="score"``: recall of the scored trials, needles found / needles asked (the
+    mean score when every trial asks the same number; NaN where none was scored);
     ``"errors"``: trials that failed with an API error; ``"unanswered"``: trials whose
     reply held no answer (truncated or empty); ``"trials"``: all trials.
     ``lengths``/``depths`` fix the axes (e.g. the union over models for a comparison).
+    A pivot of ``cell_table``.
     """
-    _, sub = select(df, model)
-    lengths = sorted(set(sub["context_length"])) if lengths is None else lengths
-    depths = sorted(set(sub["requested_depth"])) if depths is None else depths
-    keys = ["requested_depth", "context_length"]
-    if value == "score":
-        cells = sub[_is_scored(sub)].groupby(keys)["score"].mean()
-    elif value == "errors":
-        cells = sub[_is_error(sub)].groupby(keys).size()
-    elif value == "unanswered":
-        cells = sub[_is_unanswered(sub)].groupby(keys).size()
-    elif value == "trials":
-        cells = sub.groupby(keys).size()
-    else:
+    columns = {"score": "recall", "errors": "errors", "unanswered": "unanswered",
+               "trials": "trials"}
+    if value not in columns:
         raise ValueError(f"value must be score, errors, unanswered or trials, not {value!r}")
-    table = cells.unstack("context_length") if len(cells) else pd.DataFrame()
-    table = table.reindex(index=depths, columns=lengths)
-    table = table.astype(float) if value == "score" else table.fillna(0).astype(int)
+    cells = cell_table(df, model, lengths=lengths, depths=depths)
+    table = cells.pivot(index="requested_depth", columns="context_length",
+                        values=columns[value])
+    table = table.reindex(index=list(dict.fromkeys(cells["requested_depth"])),
+                          columns=list(dict.fromkeys(cells["context_length"])))
+    table = table.astype(float) if value == "score" else table.astype(int)
     table.index.name = "requested_depth"
     table.columns.name = "context_length"
     return table
 
 
-def recall_by(df: pd.DataFrame, model: str | None, by: str) -> pd.Series:
-    """Mean score of scored trials by ``context_length`` or ``requested_depth``."""
+def recall_table(
+    df: pd.DataFrame, model: str | None, by: str, confidence: float = CONFIDENCE
+) -> pd.DataFrame:
+    """Recall by ``context_length`` or ``requested_depth`` with its Wilson interval.
+
+    Index: the model's values of ``by`` (ascending); columns: ``COUNT_COLUMNS``,
+    ``recall``, ``recall_low``, ``recall_high``. Counted from the same per-trial counts
+    as ``cell_table``, so a length's row is the sum of its cells.
+    """
     _, sub = select(df, model)
     values = sorted(set(sub[by]))
-    scored = sub[_is_scored(sub)]
-    return scored.groupby(by)["score"].mean().reindex(values).astype(float)
+    counts = _trial_counts(sub).groupby(by)[list(COUNT_COLUMNS)].sum().reindex(
+        values, fill_value=0)
+    counts.index.name = by
+    return _with_recall(counts, confidence)
+
+
+def recall_by(df: pd.DataFrame, model: str | None, by: str) -> pd.Series:
+    """Recall (needles found / asked) of scored trials by ``context_length`` or
+    ``requested_depth``; NaN where nothing was scored."""
+    return recall_table(df, model, by)["recall"].astype(float)
 
 
 def effective_context_length(
     recall_by_length: Mapping[int, float], threshold: float = 0.85
 ) -> int | None:
-    """The largest length L such that every length up to and including L has
-    recall >= ``threshold`` x (recall at the shortest length).
+    """The relative effective context length: the largest length L such that every
+    length up to and including L has recall >= ``threshold`` x (recall at the shortest
+    length). See ``niah.stats.relative_effective_length`` (which also gives where it
+    breaks) and ``niah.stats.absolute_effective_length`` for RULER's fixed bar.
 
-    Lengths are taken in ascending order and the scan stops at the first one that
-    falls below the bar or has no answered trial (NaN: unknown is not success).
     None when the shortest length has no answered trial or its recall is 0 (a model
     that retrieves nothing has no effective length).
     """
-    if not 0 < threshold <= 1:
-        raise ValueError(f"threshold must be in (0, 1], not {threshold}")
-    items = sorted(recall_by_length.items())
-    if not items or _nan(items[0][1]) or items[0][1] <= 0:
-        return None
-    bar = threshold * items[0][1]
-    best: int | None = None
-    for length, recall in items:
-        if _nan(recall) or recall < bar - 1e-12:
-            break
-        best = int(length)
-    return best
-
-
-def _nan(x: float | None) -> bool:
-    return x is None or (isinstance(x, float) and math.isnan(x))
+    return relative_effective_length(recall_by_length, threshold).length
 
 
 def basis_of(df: pd.DataFrame, model: str | None = None) -> LengthBasis:
@@ -275,40 +355,73 @@ def mismatch_of(df: pd.DataFrame, model: str | None = None) -> TokenMismatch | N
     return token_mismatch(rows, model_id, basis_of(df, model).tokenizer)
 
 
-def summarize(df: pd.DataFrame, threshold: float = 0.85) -> pd.DataFrame:
+LENGTH_COLUMNS = ("effective_context_length", "relative_breaks_at",
+                  "absolute_effective_context_length", "absolute_breaks_at")
+"""Summary columns that hold a length or nothing (nullable integers)."""
+
+
+def summarize(
+    df: pd.DataFrame,
+    threshold: float = 0.85,
+    absolute_threshold: float = RULER_THRESHOLD,
+    confidence: float = CONFIDENCE,
+) -> pd.DataFrame:
     """One row per model: recall, errors, tokens, cost, effective context length, and
     what its lengths were counted in.
 
-    ``recall`` is the mean score of scored trials: API errors (``errors``,
-    ``error_rate``) and replies that held no answer (``unanswered``: truncated or empty,
-    ``unanswered_rate``) are counted apart, never as misses. ``recall_by_length`` and
-    ``recall_by_depth`` are dicts; see ``effective_context_length`` for its rule.
+    ``recall`` is needles found / needles asked over the scored trials (the mean score
+    when every trial asks the same number of needles, as in any one run), with its
+    Wilson interval ``recall_low``..``recall_high`` at ``confidence``: API errors
+    (``errors``, ``error_rate``) and replies that held no answer (``unanswered``:
+    truncated or empty, ``unanswered_rate``) are counted apart, never as misses.
+    ``recall_by_length`` and ``recall_by_depth`` are dicts (``recall_table`` has their
+    intervals).
+
+    The effective context length comes under two definitions (``niah.stats``):
+    relative, ``effective_context_length``: recall stays >= ``threshold`` x the recall
+    at the shortest length (``relative_bar``); absolute,
+    ``absolute_effective_context_length``: recall stays >= ``absolute_threshold``
+    (RULER's convention). ``*_breaks_at`` is the first length that falls below (or has
+    nothing scored); empty when none does.
+
     ``tokenizer`` and ``lengths`` come from ``length_basis``; ``token_mismatch_*`` from
     ``niah.checks.token_mismatch`` (``token_mismatch`` is its message, or None).
     """
     records: list[dict[str, Any]] = []
     for label in series_labels(df):
         _, sub = select(df, label)
-        scored = sub[_is_scored(sub)]
-        errors = int(_is_error(sub).sum())
-        unanswered = int(_is_unanswered(sub).sum())
+        counts = _trial_counts(sub)
+        asked, found = int(counts["needles"].sum()), float(counts["found"].sum())
+        low, high = wilson_intervals(found, asked, confidence)
+        errors = int(counts["errors"].sum())
+        unanswered = int(counts["unanswered"].sum())
         by_length = recall_by(df, label, "context_length")
         by_depth = recall_by(df, label, "requested_depth")
         length_map = {int(k): float(v) for k, v in by_length.items()}
+        relative = relative_effective_length(length_map, threshold)
+        absolute = absolute_effective_length(length_map, absolute_threshold)
         basis = basis_of(df, label)
         check = mismatch_of(df, label)
         records.append(
             {
                 "model": label,
                 "trials": len(sub),
-                "scored": len(scored),
+                "scored": int(counts["scored"].sum()),
                 "errors": errors,
                 "error_rate": errors / len(sub),
                 "unanswered": unanswered,
                 "unanswered_rate": unanswered / len(sub),
-                "recall": float(scored["score"].mean()) if len(scored) else math.nan,
-                "effective_context_length": effective_context_length(length_map, threshold),
+                "recall": found / asked if asked else math.nan,
+                "recall_low": float(low),
+                "recall_high": float(high),
+                "confidence": confidence,
+                "effective_context_length": relative.length,
                 "threshold": threshold,
+                "relative_bar": relative.bar,
+                "relative_breaks_at": relative.breaks_at,
+                "absolute_effective_context_length": absolute.length,
+                "absolute_threshold": absolute_threshold,
+                "absolute_breaks_at": absolute.breaks_at,
                 "max_context_length": int(sub["context_length"].max()),
                 "prompt_tokens": int(sub["prompt_tokens"].sum()),
                 "completion_tokens": int(sub["usage_completion_tokens"].fillna(0).sum()),
@@ -326,7 +439,8 @@ def summarize(df: pd.DataFrame, threshold: float = 0.85) -> pd.DataFrame:
         )
     out = pd.DataFrame.from_records(records)
     if len(out):
-        out["effective_context_length"] = out["effective_context_length"].astype("Int64")
+        for column in LENGTH_COLUMNS:
+            out[column] = pd.array(out[column].tolist(), dtype="Int64")
         for column in ("tokenizer", "token_mismatch"):  # None stays None, not a string NaN
             out[column] = pd.Series([x if isinstance(x, str) else None for x in out[column]],
                                     dtype=object, index=out.index)

@@ -9,16 +9,22 @@ import pandas as pd
 import pytest
 
 from niah.analysis import (
+    CELL_COLUMNS,
     COLUMNS,
     ResultsWarning,
+    cell_table,
     effective_context_length,
     grid,
     is_multi_needle,
     load_results,
+    recall_by,
+    recall_table,
     rows_frame,
     summarize,
 )
 from niah.errors import ResultsError, UserError
+from niah.results import ResultRow
+from niah.stats import wilson_interval
 from tests.report.factory import (
     answer_error_rows,
     make_row,
@@ -236,3 +242,111 @@ def test_summary_reports_the_token_count_mismatch() -> None:
     gpt = summary.loc["openai/gpt-4o"]
     assert gpt["token_counts_compared"] == 1 and gpt["token_mismatch_rows"] == 0
     assert math.isnan(gpt["token_mismatch_ratio"]) and gpt["token_mismatch"] is None
+
+
+def test_cell_table_counts_every_cell_of_the_grid() -> None:
+    cells = cell_table(rows_frame(quickstart_rows()))
+    assert list(cells.columns) == list(CELL_COLUMNS)
+    assert set(cells["model"]) == {"openai/gpt-4o"}
+    # rows by length, then depth, over the model's own axes; (4K, 100%) was not run
+    assert list(zip(cells["context_length"], cells["requested_depth"], strict=True)) == [
+        (n, d) for n in (1000, 2000, 4000) for d in (0.0, 50.0, 100.0)]
+    at = cells.set_index(["context_length", "requested_depth"])
+    assert at.loc[(1000, 100.0), ["trials", "scored", "needles", "found"]].tolist() == [
+        2, 2, 2, 1.0]
+    assert at.loc[(1000, 100.0), "recall"] == 0.5
+    assert (at.loc[(1000, 100.0), "recall_low"], at.loc[(1000, 100.0), "recall_high"]) == (
+        pytest.approx(wilson_interval(1, 2)))
+    every_error = at.loc[(2000, 0.0)]
+    assert every_error[["trials", "scored", "errors", "needles"]].tolist() == [2, 0, 2, 0]
+    assert math.isnan(every_error["recall"]) and math.isnan(every_error["recall_low"])
+    assert at.loc[(4000, 100.0), "trials"] == 0 and math.isnan(at.loc[(4000, 100.0), "recall"])
+    # found everything in one trial: 20.7%-100%; found nothing: 0%-79.3%
+    assert at.loc[(1000, 0.0), ["recall_low", "recall_high"]].tolist() == pytest.approx(
+        [0.2065, 1.0], abs=1e-4)
+    assert at.loc[(1000, 50.0), ["recall_low", "recall_high"]].tolist() == pytest.approx(
+        [0.0, 0.7935], abs=1e-4)
+
+
+@pytest.mark.parametrize("rows", [quickstart_rows(), answer_error_rows()])
+def test_grid_is_a_pivot_of_cell_table(rows: list[ResultRow]) -> None:
+    """One function behind the heatmap and cells.csv: they cannot disagree."""
+    df = rows_frame(rows)
+    cells = cell_table(df)
+    for value, column in [("score", "recall"), ("errors", "errors"),
+                          ("unanswered", "unanswered"), ("trials", "trials")]:
+        table = grid(df, None, value)  # type: ignore[arg-type]
+        for rec in cells.to_dict("records"):
+            got = table.loc[rec["requested_depth"], rec["context_length"]]
+            assert got == rec[column] or (math.isnan(got) and math.isnan(rec[column]))
+        assert int(table.size) == len(cells)
+
+
+def test_each_needle_is_one_bernoulli_trial() -> None:
+    """Two trials of 4 needles, 2 and 4 found: 6 of 8 needles, not 2 trials."""
+    df = rows_frame([make_row(1000, 0, 0.5, needles=4),
+                     make_row(1000, 0, 1.0, needles=4, repeat=1)])
+    rec = cell_table(df).iloc[0]
+    assert (rec["trials"], rec["scored"], rec["needles"], rec["found"]) == (2, 2, 8, 6.0)
+    assert rec["recall"] == 0.75
+    assert (rec["recall_low"], rec["recall_high"]) == pytest.approx((0.4093, 0.9285), abs=1e-4)
+    summary = summarize(df).iloc[0]
+    assert (summary["recall"], summary["recall_low"]) == (0.75, rec["recall_low"])
+
+
+def test_a_judge_score_counts_as_that_fraction_of_a_needle() -> None:
+    """Imported gkamradt rows: a 1-10 judge score of 7 is 0.7, needle flags unknown."""
+    rows = [make_row(1000, 0, 0.7, model="gkamradt/gpt-4", estimated=True),
+            make_row(1000, 50, 0.4, model="gkamradt/gpt-4", estimated=True)]
+    rows[1] = rows[1].model_copy(update={"needles": []})  # no needle recorded: one trial
+    table = recall_table(rows_frame(rows), None, "context_length")
+    assert table.loc[1000, ["needles", "found"]].tolist() == [2, pytest.approx(1.1)]
+    assert table.loc[1000, "recall"] == pytest.approx(0.55)
+
+
+def test_recall_by_length_and_depth_are_sums_of_cells() -> None:
+    claude = "anthropic/claude-3-5-sonnet"
+    df = rows_frame([*answer_error_rows(claude), make_row(4000, 0, 1.0, model=claude, repeat=3)])
+    cells = cell_table(df)
+    for by in ("context_length", "requested_depth"):
+        table = recall_table(df, None, by)
+        summed = cells.groupby(by)[["trials", "scored", "errors", "unanswered", "needles",
+                                    "found"]].sum()
+        pd.testing.assert_frame_equal(table[summed.columns], summed, check_dtype=False)
+        low, high = zip(*(wilson_interval(f, n) for f, n in zip(
+            table["found"], table["needles"], strict=True)), strict=True)
+        assert table["recall_low"].tolist() == pytest.approx(list(low), nan_ok=True)
+        assert table["recall_high"].tolist() == pytest.approx(list(high), nan_ok=True)
+        assert recall_by(df, None, by).tolist() == pytest.approx(
+            table["recall"].tolist(), nan_ok=True)
+    # 4K: a score of 0 and two of 1 (one trial added); 2K: nothing scored
+    by_length = recall_table(df, None, "context_length")
+    assert by_length.loc[4000, ["needles", "found"]].tolist() == [3, 2.0]
+    assert by_length.loc[2000, "needles"] == 0 and math.isnan(by_length.loc[2000, "recall_low"])
+
+
+def test_summary_gives_both_effective_lengths_and_the_recall_interval() -> None:
+    rows = [make_row(n, d, s, repeat=r) for n, s in [(1000, 1.0), (2000, 1.0)]
+            for d in (0, 50) for r in range(5)]
+    # 4K: 7 of 10 found; 8K: 9 of 10
+    rows += [make_row(4000, d, float(r < (4 if d else 3)), repeat=r) for d in (0, 50)
+             for r in range(5)]
+    rows += [make_row(8000, d, float(r < 5 - (d > 0)), repeat=r) for d in (0, 50)
+             for r in range(5)]
+    summary = summarize(rows_frame(rows), threshold=0.75, absolute_threshold=0.8,
+                        confidence=0.9).iloc[0]
+    assert summary["recall_by_length"] == {1000: 1.0, 2000: 1.0, 4000: 0.7, 8000: 0.9}
+    assert summary["recall"] == pytest.approx(36 / 40)
+    assert (summary["recall_low"], summary["recall_high"]) == pytest.approx(
+        wilson_interval(36, 40, 0.9))
+    assert summary["confidence"] == 0.9
+    # relative: bar 0.75 x 1.0; absolute: bar 0.8; 4K (0.7) breaks both
+    assert (summary["effective_context_length"], summary["relative_breaks_at"]) == (2000, 4000)
+    assert summary["relative_bar"] == 0.75 and summary["threshold"] == 0.75
+    assert summary["absolute_effective_context_length"] == 2000
+    assert summary["absolute_breaks_at"] == 4000 and summary["absolute_threshold"] == 0.8
+    loose = summarize(rows_frame(rows), threshold=0.7, absolute_threshold=0.5).iloc[0]
+    assert loose["effective_context_length"] == 8000 and pd.isna(loose["relative_breaks_at"])
+    assert loose["absolute_effective_context_length"] == 8000
+    assert pd.isna(loose["absolute_breaks_at"])
+    assert loose["confidence"] == 0.95 and loose["absolute_threshold"] == 0.5

@@ -39,6 +39,15 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="effective context length: keep recall >= this x the shortest length's (0.85)",
     )
     parser.add_argument(
+        "--absolute-threshold", type=float, default=0.856, metavar="RECALL",
+        help="absolute effective context length: keep recall >= this at every length "
+        "(RULER's convention; default 0.856, Llama-2-7B's RULER score at 4K)",
+    )
+    parser.add_argument(
+        "--confidence", type=float, default=0.95, metavar="LEVEL",
+        help="level of the confidence intervals (Wilson) and model comparisons (0.95)",
+    )
+    parser.add_argument(
         "--split-at", metavar="TOKENS",
         help="split the comparison's length axis after this length, e.g. 1M",
     )
@@ -119,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         report = build_report(
             run_dirs, out=args.out, formats=formats, title=args.title,
             threshold=args.threshold, split_at=split_at,
+            absolute_threshold=args.absolute_threshold, confidence=args.confidence,
         )
     for w in caught:
         print(f"niah: warning: {w.message}", file=sys.stderr)

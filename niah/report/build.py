@@ -1,7 +1,12 @@
-"""``niah report``: result files in, figures + summary.csv + report.html out.
+"""``niah report``: result files in, figures + CSV tables + report.html out.
 
 Reads only ``results.jsonl`` and ``manifest.json``; never calls a model. Every file
 is written atomically, so an interrupted report never leaves a half-written figure.
+
+Tables: ``summary.csv`` (one row per model), ``cells.csv`` (one row per model, length
+and depth: what the heatmaps are drawn from), ``by_length.csv`` and ``by_depth.csv``
+(recall with intervals), and with two or more models ``comparison.csv`` (each pair's
+difference per length and whether it is within noise). See ``niah.tidy``.
 """
 
 from __future__ import annotations
@@ -20,8 +25,11 @@ from niah.atomic import write_bytes, write_text
 from niah.errors import UserError
 from niah.report.heatmap import plot_comparison, plot_heatmap, plot_multi_needle
 from niah.report.html import ReportImages, render_html
+from niah.report.stats_section import stats_section
 from niah.report.write import figure_bytes, slug
 from niah.results import read_manifest
+from niah.stats import CONFIDENCE, RULER_THRESHOLD
+from niah.tidy import cells_frame, compare_models, recall_frame
 
 FORMATS = ("png", "svg", "pdf")
 DPI = 150
@@ -53,7 +61,12 @@ def summary_csv(summary: pd.DataFrame) -> str:
             json.dumps({f"{k:g}" if isinstance(k, float) else str(k): v for k, v in d.items()})
             for d in out[column]
         ]
-    text: str = out.to_csv(index=False, lineterminator="\n")
+    return table_csv(out)
+
+
+def table_csv(table: pd.DataFrame) -> str:
+    """A tidy table as CSV (missing values as empty fields)."""
+    text: str = table.to_csv(index=False, lineterminator="\n")
     return text
 
 
@@ -82,9 +95,13 @@ def build_report(
     title: str | None = None,
     threshold: float = 0.85,
     split_at: int | None = None,
+    absolute_threshold: float = RULER_THRESHOLD,
+    confidence: float = CONFIDENCE,
 ) -> Report:
-    """Write heatmaps, a comparison (several models), multi-needle curves, summary.csv
-    and report.html for the given runs into ``out`` (default: first run's ``report/``)."""
+    """Write heatmaps, a comparison (several models), multi-needle curves, the CSV
+    tables and report.html for the given runs into ``out`` (default: first run's
+    ``report/``). ``threshold`` and ``absolute_threshold`` set the two effective
+    context lengths, ``confidence`` the level of every interval (``niah.stats``)."""
     if not run_dirs:
         raise UserError("niah report: give at least one run directory")
     df = load_results(*run_dirs)
@@ -93,6 +110,10 @@ def build_report(
             raise UserError(f"{run_dir}: results.jsonl holds no results")
     if not 0 < threshold <= 1:
         raise UserError(f"--threshold: must be in (0, 1], got {threshold}")
+    if not 0 < absolute_threshold <= 1:
+        raise UserError(f"--absolute-threshold: must be in (0, 1], got {absolute_threshold}")
+    if not 0 < confidence < 1:
+        raise UserError(f"--confidence: must be in (0, 1), got {confidence}")
     first = Path(run_dirs[0])
     base = first.parent if first.is_file() else first
     out_dir = Path(out) if out is not None else base / "report"
@@ -100,7 +121,7 @@ def build_report(
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UserError(f"{out_dir}: cannot create the output directory ({exc.strerror})") from None
-    summary = summarize(df, threshold)
+    summary = summarize(df, threshold, absolute_threshold, confidence)
     report = Report(out_dir=out_dir, summary=summary)
     images = ReportImages()
     labels = series_labels(df)
@@ -120,11 +141,20 @@ def build_report(
     if len(labels) > 1:
         images.comparison = emit("comparison", plot_comparison(df, split_at=split_at, title=title))
     if is_multi_needle(df):
-        images.multi_needle = emit("multi_needle", plot_multi_needle(df))
+        images.multi_needle = emit("multi_needle", plot_multi_needle(df, confidence=confidence))
     report.files.append(write_text(out_dir / "summary.csv", summary_csv(summary)))
+    by_length = recall_frame(df, "context_length", confidence)
+    by_depth = recall_frame(df, "requested_depth", confidence)
+    comparison = compare_models(df, "context_length", confidence) if len(labels) > 1 else None
+    tables = {"cells": cells_frame(df, confidence), "by_length": by_length,
+              "by_depth": by_depth, "comparison": comparison}
+    for name, table in tables.items():
+        if table is not None:
+            report.files.append(write_text(out_dir / f"{name}.csv", table_csv(table)))
     manifests = [(str(Path(r)), _manifest_dict(r)) for r in run_dirs]
     page = render_html(df, summary, images, manifests, title=title or _default_title(df),
-                       threshold=threshold)
+                       threshold=threshold,
+                       sections=[stats_section(summary, by_length, by_depth, comparison)])
     report.files.append(write_text(out_dir / "report.html", page))
     return report
 

@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
-from niah.analysis import basis_of, grid, recall_by, select, series_labels
+from niah.analysis import basis_of, grid, recall_table, select, series_labels
 from niah.fmt import tokens
 from niah.report.cells import (
     ERROR_COLOR,
@@ -36,6 +36,7 @@ from niah.report.cells import (
     legend_handles,
 )
 from niah.results import ANSWER_ERRORS
+from niah.stats import CONFIDENCE
 
 CMAP = LinearSegmentedColormap.from_list("niah_recall", ["#F0496E", "#EBB839", "#0CD79F"])
 """Red (0) -> yellow -> green (1), the colours of gkamradt's original charts."""
@@ -302,15 +303,22 @@ def plot_comparison(
     return fig
 
 
-def plot_multi_needle(df: pd.DataFrame, title: str | None = None) -> Figure:
-    """Recall (fraction of needles found) against context length, one line per model."""
+def plot_multi_needle(
+    df: pd.DataFrame, title: str | None = None, confidence: float = CONFIDENCE
+) -> Figure:
+    """Recall (fraction of needles found) against context length, one line per model,
+    with error bars: the Wilson interval at ``confidence`` (``analysis.recall_table``)."""
     fig = _new_figure(7.5, 4.4)
     ax = fig.add_subplot()
     lengths = sorted({int(x) for x in df["context_length"]})
     for label in series_labels(df):
-        curve = recall_by(df, label, "context_length").dropna()
-        ax.plot(curve.index.to_numpy(dtype=float), curve.to_numpy(), marker="o",
-                markersize=4, linewidth=1.8, label=label)
+        curve = recall_table(df, label, "context_length", confidence).dropna(subset=["recall"])
+        x, y = curve.index.to_numpy(dtype=float), curve["recall"].to_numpy(dtype=float)
+        (line,) = ax.plot(x, y, marker="o", markersize=4, linewidth=1.8, label=label)
+        bars = [y - curve["recall_low"].to_numpy(dtype=float),
+                curve["recall_high"].to_numpy(dtype=float) - y]
+        ax.errorbar(x, y, yerr=bars, fmt="none", ecolor=line.get_color(), elinewidth=1.0,
+                    alpha=0.7)
     if lengths and lengths[-1] / lengths[0] >= 8:
         ax.set_xscale("log")
     ax.minorticks_off()
@@ -324,7 +332,8 @@ def plot_multi_needle(df: pd.DataFrame, title: str | None = None) -> Figure:
     ax.set_ylabel("Recall (fraction of needles found)")
     counts = sorted({int(n) for n in df["n_needles"]})
     needles = f"{counts[0]} needles" if len(counts) == 1 else "multiple needles"
-    ax.set_title(title or f"Multi-needle recall ({needles})", fontsize=11)
+    ax.set_title(title or f"Multi-needle recall ({needles}; bars: {confidence:.0%} intervals)",
+                 fontsize=11)
     ax.grid(True, color="#DDDDDD", linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):

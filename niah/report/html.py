@@ -265,8 +265,10 @@ def render_html(
     *,
     title: str = "Needle-in-a-haystack report",
     threshold: float = 0.85,
+    sections: Sequence[str] = (),
 ) -> str:
-    """The whole report page as one string."""
+    """The whole report page as one string; ``sections`` (HTML built by niah, e.g.
+    ``niah.report.stats_section``) follow the figures, before the per-model sections."""
     records = {rec["model"]: rec for rec in summary.to_dict("records")}
     runs = ", ".join(esc(run) for run, _ in manifests)
     body = [
@@ -282,6 +284,7 @@ def render_html(
     if images.multi_needle is not None:
         body += ["<h2>Multi-needle recall</h2>",
                  _img(images.multi_needle, "Recall against context length")]
+    body += sections
     for k, label in enumerate(records):
         body.append(_model_section(k, label, df, records[label], images))
     body.append(_config_section(manifests))

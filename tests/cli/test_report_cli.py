@@ -27,7 +27,8 @@ def test_report_writes_heatmap_summary_and_html(
     assert cli_main.main(["report", str(run)]) == 0
     out = run / "report"
     assert sorted(p.name for p in out.iterdir()) == [
-        "heatmap_openai_gpt-4o.png", "report.html", "summary.csv"]
+        "by_depth.csv", "by_length.csv", "cells.csv", "heatmap_openai_gpt-4o.png",
+        "report.html", "summary.csv"]
     image = imread(out / "heatmap_openai_gpt-4o.png")
     assert image.shape[0] > 300 and image.shape[1] > 600
     summary = pd.read_csv(out / "summary.csv")
@@ -97,7 +98,9 @@ def test_bad_run_dirs_exit_2_with_one_line(
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["--format", "gif"], "--format"), (["--split-at", "big"], "--split-at"),
-     (["--threshold", "1.5"], "--threshold")],
+     (["--threshold", "1.5"], "--threshold"),
+     (["--absolute-threshold", "85.6"], "--absolute-threshold"),
+     (["--confidence", "95"], "--confidence")],
 )
 def test_bad_options_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
@@ -105,6 +108,21 @@ def test_bad_options_exit_2(
     run = write_run(tmp_path / "run", quickstart_rows())
     assert cli_main.main(["report", str(run), *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_thresholds_and_confidence_reach_the_tables(tmp_path: Path) -> None:
+    rows = [make_row(n, 0, float(r < k), repeat=r)
+            for n, k in [(1000, 10), (2000, 9), (4000, 8)] for r in range(10)]
+    run = write_run(tmp_path / "run", rows)
+    args = ["report", str(run), "--threshold", "0.85", "--absolute-threshold", "0.9",
+            "--confidence", "0.9"]
+    assert cli_main.main(args) == 0
+    summary = pd.read_csv(run / "report" / "summary.csv").iloc[0]
+    assert summary["effective_context_length"] == 2000 and summary["relative_breaks_at"] == 4000
+    assert summary["absolute_effective_context_length"] == 2000
+    assert summary["absolute_threshold"] == 0.9 and summary["confidence"] == 0.9
+    by_length = pd.read_csv(run / "report" / "by_length.csv").set_index("context_length")
+    assert by_length.loc[4000, "recall_low"] == pytest.approx(0.5408, abs=1e-4)  # 8/10, 90%
 
 
 def test_model_ids_are_printed_verbatim(

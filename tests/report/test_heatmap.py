@@ -29,6 +29,7 @@ from niah.report.heatmap import (
     plot_heatmap,
     plot_multi_needle,
 )
+from niah.stats import wilson_interval
 from tests.report.factory import answer_error_rows, make_row, quickstart_rows
 
 DPI = 100
@@ -209,6 +210,21 @@ def test_multi_needle_draws_one_recall_line_per_model() -> None:
     assert set(lines) == {"a/one", "b/two"}
     assert np.asarray(lines["b/two"].get_ydata()).tolist() == pytest.approx([0.6, 0.3])
     assert "10 needles" in ax.get_title()
+
+
+def test_multi_needle_error_bars_span_each_lengths_wilson_interval() -> None:
+    # 2 trials of 10 needles at each length: 20 of 20, then 12 of 20 found
+    rows = [make_row(n, 0, s, needles=10, repeat=r) for n, s in [(1000, 1.0), (8000, 0.6)]
+            for r in range(2)]
+    fig = plot_multi_needle(rows_frame(rows), confidence=0.9)
+    render(fig)
+    (ax,) = fig.axes
+    (container,) = ax.containers
+    segments = container.lines[2][0].get_segments()
+    spans = [(float(seg[0][0]), float(seg[0][1]), float(seg[1][1])) for seg in segments]
+    assert spans == pytest.approx([(1000, *wilson_interval(20, 20, 0.9)),
+                                   (8000, *wilson_interval(12, 20, 0.9))])
+    assert "bars: 90% intervals" in ax.get_title()
 
 
 def test_heatmap_on_given_axes() -> None:
