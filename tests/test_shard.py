@@ -55,5 +55,5 @@ def test_a_slurm_array_task_is_a_shard() -> None:
     assert shard_from_env(env) == Shard(2, 4)
     assert shard_from_env({"SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "3"}) == \
         Shard(1, 3)
-    with pytest.raises(ConfigError, match="^SLURM_ARRAY_TASK_ID: "):
+    with pytest.raises(ConfigError, match=r"^SLURM_ARRAY_TASK_ID: "):
         shard_from_env({"SLURM_ARRAY_TASK_ID": "9", "SLURM_ARRAY_TASK_COUNT": "3"})
