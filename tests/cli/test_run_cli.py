@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import time
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from niah.cli.main import main
 from niah.results import MANIFEST_FILE, RESULTS_FILE, read_rows
 from niah.store import LOCK_FILE
 from tests.fakes.openai_server import FakeOpenAIServer, FaultConfig
-from tests.reliability import count_lines, start_niah
+from tests.reliability import count_lines, ctrl_c, start_niah
 
 NEEDLE = {"text": "The special magic number is {value}.",
           "question": "What is the special magic number?"}
@@ -193,8 +192,7 @@ def test_ctrl_c_keeps_finished_rows_and_the_next_run_resumes(tmp_path: Path) -> 
                 assert proc.poll() is None and time.monotonic() < deadline, "never got there"
                 time.sleep(0.02)
         finally:
-            proc.send_signal(signal.SIGINT)
-            _, err = proc.communicate(timeout=120)
+            err = ctrl_c(proc)
         assert proc.returncode == 130, err
         assert "interrupted: finished rows are kept" in err
         assert not (out / LOCK_FILE).exists()

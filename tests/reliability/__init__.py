@@ -75,6 +75,18 @@ def start_niah(args: list[str], env: dict[str, str],
     )
 
 
+def ctrl_c(proc: subprocess.Popen[str], timeout_s: float = 120.0) -> str:
+    """Interrupt ``proc`` as Ctrl-C would; its stderr once it has exited. A child that
+    ignores it is killed, and the test fails, rather than left running."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=timeout_s)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError(f"still running {timeout_s:.0f} s after Ctrl-C") from None
+
+
 def count_lines(path: Path) -> int:
     try:
         return path.read_bytes().count(b"\n")
