@@ -2,9 +2,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,6 +12,8 @@ import yaml
 from niah.cli.main import main
 from niah.results import MANIFEST_FILE, RESULTS_FILE, read_rows
 from niah.store import LOCK_FILE
+from tests.fakes.openai_server import FakeOpenAIServer, FaultConfig
+from tests.reliability import count_lines, ctrl_c, start_niah
 
 NEEDLE = {"text": "The special magic number is {value}.",
           "question": "What is the special magic number?"}
@@ -180,28 +179,29 @@ def test_rescore_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
 
 
 def test_ctrl_c_keeps_finished_rows_and_the_next_run_resumes(tmp_path: Path) -> None:
-    slow = {"id": "scripted/slow", "options": {"latency_s": 0.3}}
-    cfg = config(tmp_path, slow, concurrency=1)
-    out = tmp_path / "out"
-    results = out / RESULTS_FILE
-    env = {**os.environ, "NIAH_CACHE_DIR": str(tmp_path / "cache")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "niah", "run", cfg, "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        if results.is_file() and results.read_text().count("\n") >= 2:
-            break
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 130, err
-    assert "interrupted: finished rows are kept" in err
-    assert not (out / LOCK_FILE).exists()
-    kept = read_rows(out)
-    assert 2 <= len(kept) < 6
-    assert main(["run", cfg, "--out", str(out)]) == 0
+    """The model answers two requests and holds the third until the test ends, so the
+    Ctrl-C surely lands mid-run with exactly two rows finished, however slow the machine."""
+    hold_third = FaultConfig(script=[None, None, "slow"], slow_delay_s=600)
+    with FakeOpenAIServer(hold_third) as server:
+        model = {"id": "openai-compatible/m", "base_url": server.base_url}
+        cfg = config(tmp_path, model, concurrency=1, cache=False)
+        out = tmp_path / "out"
+        proc = start_niah(["run", cfg, "--out", str(out)],
+                          {**os.environ, "NIAH_CACHE_DIR": str(tmp_path / "cache")})
+        try:
+            deadline = time.monotonic() + 120
+            while count_lines(out / RESULTS_FILE) < 2 or server.stats["requests"] < 3:
+                assert proc.poll() is None and time.monotonic() < deadline, "never got there"
+                time.sleep(0.02)
+        finally:
+            err = ctrl_c(proc)
+        assert proc.returncode == 130, err
+        assert "interrupted: finished rows are kept" in err
+        assert not (out / LOCK_FILE).exists()
+        kept = read_rows(out)
+        assert len(kept) == 2 and all(r.score == 1.0 for r in kept)
+        assert main(["run", cfg, "--out", str(out)]) == 0
+        assert server.stats["requests"] == 3 + 4  # the kept trials were not asked again
     rows = read_rows(out)
     assert len(rows) == 6 and len({r.trial_id for r in rows}) == 6
-    assert rows[: len(kept)] == kept
+    assert rows[:2] == kept

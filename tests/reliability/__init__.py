@@ -1,12 +1,14 @@
 """Reliability and security tests: faults, crashes, full or read-only disks, secrets,
 hostile model output and locking, each end to end through the runner or the CLI.
 
-Helpers shared by the files of this folder live here (small on purpose).
+Helpers shared by the files of this folder live here (small on purpose); the CLI tests
+start their ``niah`` children with ``start_niah`` too.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -47,12 +49,42 @@ def niah_env(cache: Path, **extra: str) -> dict[str, str]:
     return {**env, "NIAH_CACHE_DIR": str(cache), "COLUMNS": "160", **extra}
 
 
+def default_signals() -> None:
+    """preexec_fn: SIGINT and SIGTERM as a terminal's foreground command gets them.
+
+    A child inherits ignored signals across exec. Under ``nohup``, ``cmd &`` in a
+    script or some CI runners SIGINT is ignored, and a Python started that way
+    installs no KeyboardInterrupt handler: a test's Ctrl-C would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def start_niah(args: list[str], env: dict[str, str],
-               preexec: Callable[[], None] | None = None) -> subprocess.Popen[str]:
+               preexec: Callable[[], None] | None = None, *,
+               command: list[str] | None = None) -> subprocess.Popen[str]:
+    """``python -m niah ARGS`` (or ``command`` + ARGS), its signals as in a terminal."""
+
+    def setup() -> None:
+        default_signals()
+        if preexec is not None:
+            preexec()
+
     return subprocess.Popen(
-        [sys.executable, "-m", "niah", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, env=env, preexec_fn=preexec,
+        [*(command or [sys.executable, "-m", "niah"]), *args], stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env, preexec_fn=setup,
     )
+
+
+def ctrl_c(proc: subprocess.Popen[str], timeout_s: float = 120.0) -> str:
+    """Interrupt ``proc`` as Ctrl-C would; its stderr once it has exited. A child that
+    ignores it is killed, and the test fails, rather than left running."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=timeout_s)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise AssertionError(f"still running {timeout_s:.0f} s after Ctrl-C") from None
 
 
 def count_lines(path: Path) -> int:

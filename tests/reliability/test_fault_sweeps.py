@@ -38,8 +38,11 @@ SWEPT = FAULT_KINDS + ANSWER_FAULTS
 """Every fault, and the answers without text that must not be retried."""
 TRANSIENT_ERROR_KINDS = {"rate_limit", "server_error", "timeout", "connection", "bad_response"}
 RETRY_AFTER_S = 0.01
-TIMEOUT_S = 0.5
-"""run.timeout_s; "slow" faults answer after 5 s, far beyond it."""
+TIMEOUT_S = 2.0
+"""run.timeout_s: far above a normal answer's milliseconds even on a loaded machine (a
+normal answer timed out would break the accounting); each "slow" fault costs this long."""
+SLOW_DELAY_S = 600.0
+""""slow" faults never answer in time (the server wakes them when it shuts down)."""
 MAX_RETRIES = 6
 KEY_ENV = "NIAH_FAKE_KEY"
 BACKENDS = [  # (protocol of the fake, model id, fault seed)
@@ -63,7 +66,8 @@ def faults(rate: float = 0.3, seed: int = 5, **kwargs: Any) -> FaultConfig:
     """Every kind once at the start (so each is surely exercised), then ``rate`` at random."""
     kwargs.setdefault("script", list(SWEPT))
     kwargs.setdefault("kinds", SWEPT)
-    return FaultConfig(rate=rate, seed=seed, slow_delay_s=5.0, retry_after_s=RETRY_AFTER_S,
+    return FaultConfig(rate=rate, seed=seed, slow_delay_s=SLOW_DELAY_S,
+                       retry_after_s=RETRY_AFTER_S,
                        **kwargs)
 
 
