@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from niah.fmt import tokens
@@ -105,8 +106,8 @@ def tick_positions(n: int) -> list[int]:
     return list(range(0, n, step))
 
 
-def _touch(axes: Axes) -> bool:
-    renderer = axes.figure.canvas.get_renderer()  # type: ignore[attr-defined]
+def _touch(axes: Axes, fig: Figure) -> bool:
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
     boxes = sorted((t.get_window_extent(renderer) for t in axes.get_xticklabels()
                     if t.get_visible() and t.get_text()), key=lambda b: b.x0)
     return any(b.x0 - a.x1 < GAP_PX for a, b in itertools.pairwise(boxes))
@@ -116,9 +117,11 @@ def fit_ticks(fig: Figure, axes: Iterable[Axes]) -> None:
     """Lay the figure out, then turn the length labels of ``axes`` 45 degrees where
     horizontal ones would touch (the layout makes room for them when it is saved)."""
     axes = list(axes)
+    if not hasattr(fig.canvas, "get_renderer"):  # a bare Figure(): draw it as savefig would
+        FigureCanvasAgg(fig)
     fig.canvas.draw()
     for ax in axes:
-        if ax.xaxis.get_tick_params().get("labelbottom", True) and _touch(ax):
+        if ax.xaxis.get_tick_params().get("labelbottom", True) and _touch(ax, fig):
             for label in ax.get_xticklabels():
                 label.set_rotation(45)
                 label.set_horizontalalignment("right")
