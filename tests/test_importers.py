@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from niah import importers
 from niah.analysis import load_results
 from niah.errors import UserError
-from niah import importers
 from niah.importers import (
     JUDGE_KEY,
     gkamradt_rows,

@@ -36,6 +36,8 @@ class Report:
     out_dir: Path
     summary: pd.DataFrame
     files: list[Path] = field(default_factory=list)
+    frame: pd.DataFrame | None = None
+    """The results the report was drawn from (judge scores mapped, ``normalize_judge``)."""
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -115,7 +117,7 @@ def build_report(
     except OSError as exc:
         raise UserError(f"{out_dir}: cannot create the output directory ({exc.strerror})") from None
     summary = summarize(df, threshold)
-    report = Report(out_dir=out_dir, summary=summary)
+    report = Report(out_dir=out_dir, summary=summary, frame=df)
     images = ReportImages()
     labels = series_labels(df)
 

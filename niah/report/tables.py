@@ -22,7 +22,7 @@ from niah.analysis import select
 from niah.fmt import money, tokens
 from niah.lengths import LengthBasis
 from niah.report.scale import RECALL, ScoreScale, display_name_of, judge_score, scale_of
-from niah.report.ticks import depth_labels, length_labels
+from niah.report.ticks import depth_labels
 from niah.results import ANSWER_ERRORS
 
 MAX_RESPONSE_CHARS = 2000
@@ -187,7 +187,8 @@ def score_row_table(name: str, scores: Mapping[Any, float], labels: Sequence[str
 def by_length_table(rec: Mapping[str, Any], f: Facts) -> str:
     by_length = rec["recall_by_length"]
     name = "Length (estimated)" if f.estimated else "Length"
-    return score_row_table(name, by_length, length_labels(list(by_length)), f.scale)
+    # exact lengths (``niah.fmt.tokens``): a table has room; figures round (``ticks``)
+    return score_row_table(name, by_length, [tokens(int(n)) for n in by_length], f.scale)
 
 
 def by_depth_table(rec: Mapping[str, Any], f: Facts) -> str:
