@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,7 +84,8 @@ def png_size(data: bytes) -> tuple[int, int] | None:
 def _img(data: bytes, alt: str, dpi: int) -> str:
     encoded = base64.b64encode(data).decode("ascii")
     size = png_size(data)
-    width = f' width="{round(size[0] * 72 / dpi)}"' if size else ""
+    # rounded up, so a 10 pt label is never drawn below 10 px where the page has room
+    width = f' width="{math.ceil(size[0] * 72 / dpi)}"' if size else ""
     return (f'<img class="figure" alt="{esc(alt)}"{width} '
             f'src="data:image/png;base64,{encoded}">')
 
