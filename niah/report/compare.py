@@ -32,6 +32,8 @@ from matplotlib.patches import Patch
 from niah.analysis import grid, select, series_labels
 from niah.report.cells import LEGEND_ORDER, legend_handles
 from niah.report.heatmap import (
+    ANNOTATE_MAX_CELLS,
+    ANNOTATE_MAX_COLUMNS,
     LABEL_PT,
     LEGEND_PT,
     TITLE_PT,
@@ -143,7 +145,7 @@ def plot_comparison(
 
     ``split_at`` (e.g. 1_000_000) cuts the lengths into two columns of panels: up to
     and including it, and the longer ones. ``annotate`` writes scores in cells (None:
-    only for small grids; True: wherever the cells can hold them).
+    when every model's grid is small; True: wherever the cells can hold them).
     """
     df = normalize_judge(_combine(dfs_or_df))
     labels = list(models) if models else series_labels(df)
@@ -162,6 +164,10 @@ def plot_comparison(
     handles: dict[str, Patch | Line2D] = {}
     scales: list[ScoreScale] = []
     drawn: list[Axes] = []
+    asked = annotate is not None
+    if annotate is None:  # all panels or none, by the one-model heatmap's rule
+        annotate = all(len(n) * len(d) <= ANNOTATE_MAX_CELLS and len(n) <= ANNOTATE_MAX_COLUMNS
+                       for n, d in zip(own, depths, strict=True))
     chars = int(width * 72 / 6.2)  # ~6 pt a character at 10 pt: a line as wide as the figure
     for r, (label, sub) in enumerate(zip(labels, parts, strict=True)):
         scale = scale_of(sub)
@@ -179,7 +185,7 @@ def plot_comparison(
             bottom = not any(x_axis.runs[k] for k in range(r + 1, len(labels)))
             mesh = draw_grid(
                 ax, score, errors, unanswered=unanswered, scale=scale,
-                annotate=(len(run) * len(depths[r]) <= 60) if annotate is None else annotate,
+                annotate=annotate, asked=asked,
                 x_labels=bottom or not shared, y_labels=first is None,
                 x_edges=x_axis.edges(run), x_limits=x_axis.limits(),
                 name=display_name_of(df, label),

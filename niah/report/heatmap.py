@@ -126,6 +126,7 @@ def draw_grid(
     x_edges: Sequence[float] | np.ndarray | None = None,
     x_limits: tuple[float, float] | None = None,
     name: str = "",
+    asked: bool | None = None,
 ) -> QuadMesh:
     """Draw one grid on ``ax``: row i centred at y = i, column j between ``x_edges[j]``
     and ``x_edges[j + 1]`` (default: centred at x = j, one unit wide).
@@ -133,7 +134,9 @@ def draw_grid(
     ``errors`` and ``unanswered`` count a cell's API errors and replies without an
     answer (``grid(..., "errors")``, ``grid(..., "unanswered")``; None: none).
     ``annotate``: write cell values (None: only in small grids); their size is fitted
-    to the cells when the figure is laid out (``finish``).
+    to the cells when the figure is laid out (``finish``), and where none fits they are
+    left out, with a warning naming ``name`` if values were ``asked`` for (default:
+    ``annotate is True``).
     """
     n_rows, n_cols = score.shape
     values = score.to_numpy(dtype=float)
@@ -149,7 +152,7 @@ def draw_grid(
         edgecolors="white", linewidth=cell_edge,
     )
     draw_cells(ax, kinds, cell_edge, xs)
-    asked = bool(annotate)
+    asked = bool(annotate) if asked is None else asked
     if annotate is None:
         annotate = n_rows * n_cols <= ANNOTATE_MAX_CELLS and n_cols <= ANNOTATE_MAX_COLUMNS
     if annotate:

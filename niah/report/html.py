@@ -3,9 +3,10 @@
 Model output is hostile data: every string that comes from results or manifests is
 HTML-escaped (``niah.report.tables.esc``), and a Content-Security-Policy allowing no
 scripts and only ``data:`` images backs that up. Figures are embedded as base64 PNG
-and shown at 1 pt = 1 CSS px (``width`` = the figure's width in points, at most the
-page's), so 10 pt tick labels are 10 px on the page; styles are inline. Tables scroll
-sideways inside the page instead of widening it.
+and shown at ``ZOOM`` CSS px per point, at most the page's 1200 px: figures are at most
+16 in (1152 pt) wide, so 10 pt tick labels are at least 10 px on the page whenever the
+window leaves the page its width. Styles are inline. Tables scroll sideways inside the
+page instead of widening it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ from niah.report.tables import (
 )
 
 __all__ = ["MAX_RESPONSE_CHARS", "ReportImages", "esc", "render_html"]
+
+ZOOM = 1.4
+"""CSS px per figure point: a small figure's 10 pt labels are 14 px on the page. A wide
+one (16 in, 1613 px) is shrunk to the page's 1200 px: its labels stay above 10 px."""
 
 CSP = (
     "default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
@@ -85,7 +90,7 @@ def _img(data: bytes, alt: str, dpi: int) -> str:
     encoded = base64.b64encode(data).decode("ascii")
     size = png_size(data)
     # rounded up, so a 10 pt label is never drawn below 10 px where the page has room
-    width = f' width="{math.ceil(size[0] * 72 / dpi)}"' if size else ""
+    width = f' width="{math.ceil(size[0] * 72 / dpi * ZOOM)}"' if size else ""
     return (f'<img class="figure" alt="{esc(alt)}"{width} '
             f'src="data:image/png;base64,{encoded}">')
 

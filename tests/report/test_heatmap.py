@@ -8,7 +8,7 @@ from matplotlib.collections import PatchCollection, QuadMesh
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
 
-from niah.analysis import rows_frame
+from niah.analysis import ResultsWarning, rows_frame
 from niah.report.cells import MARK_SIZE
 from niah.report.heatmap import CMAP, plot_heatmap, plot_multi_needle
 from niah.report.ticks import depth_labels, length_labels
@@ -230,3 +230,16 @@ def test_title_says_when_lengths_are_not_the_models_own_tokens(
     assert lines[0] == model
     assert lines[1:-1] == ([caption] if caption else [])
     assert lines[-1] == "recall 100.0% · 1 trial"
+
+
+def test_annotate_on_cells_too_small_for_values_warns_and_writes_none() -> None:
+    rows = [make_row(1000 + 1000 * k, 0, 1 / 3) for k in range(100)]  # "0.33" in 100 columns
+    with pytest.warns(ResultsWarning, match=r"--annotate: the cells of openai/gpt-4o are "
+                      r"too small \(\d+ x \d+ pt\) to hold their values; none written"):
+        fig = plot_heatmap(rows_frame(rows), annotate=True)
+    (ax,) = heatmap_axes(fig)
+    assert not ax.texts
+    # asked for on a grid that can hold them: every value, at a legible size
+    fig = plot_heatmap(rows_frame(rows[:20]), annotate=True)
+    (ax,) = heatmap_axes(fig)
+    assert len(ax.texts) == 20 and min(t.get_fontsize() for t in ax.texts) >= 6

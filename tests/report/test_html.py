@@ -13,7 +13,7 @@ import pandas as pd
 from niah.analysis import load_results, rows_frame, summarize
 from niah.redact import redact_keys
 from niah.report.build import build_report
-from niah.report.html import MAX_RESPONSE_CHARS, ReportImages, png_size, render_html
+from niah.report.html import MAX_RESPONSE_CHARS, ZOOM, ReportImages, png_size, render_html
 from niah.results import ResultRow, UsageInfo
 from tests.report.factory import (
     HOSTILE,
@@ -241,7 +241,7 @@ def test_imported_runs_show_judge_scores_estimates_and_unknowns() -> None:
     assert 'alt="Judge-score heatmap of gkamradt/claude-2.1"' in page
 
 
-def test_tables_scroll_inside_the_page_and_figures_show_at_one_pt_per_px(
+def test_tables_scroll_inside_the_page_and_figures_show_at_zoom_px_per_pt(
     tmp_path: Path,
 ) -> None:
     lengths = [1000 + 5853 * k for k in range(35)]
@@ -253,5 +253,5 @@ def test_tables_scroll_inside_the_page_and_figures_show_at_one_pt_per_px(
     png = (report.out_dir / "heatmap_openai_gpt-4o.png").read_bytes()
     assert png_size(png) is not None
     width, _ = png_size(png)  # type: ignore[misc]
-    assert img["width"] == str(math.ceil(width * 72 / 150))
+    assert img["width"] == str(math.ceil(width * 72 / 150 * ZOOM))
     assert png_size(b"GIF89a") is None
