@@ -10,8 +10,9 @@ import is drawn against a 1-10 judge colour bar (``niah.report.scale``). Tick la
 follow ``niah.report.ticks``; comparisons of several models are in
 ``niah.report.compare``.
 
-Sizes are chosen for the HTML page, which shows a figure at 1 pt = 1 CSS px (at most
-16 in = 1152 px wide): tick labels are 10 pt there, 10 px on the page.
+Sizes are chosen for the HTML page, which shows a figure at 1.4 CSS px per point but
+never wider than its 1200 px: figures are at most 16 in (1152 pt) wide and their tick
+labels 10 pt, so those are at least 10 px on the page (``niah.report.html.ZOOM``).
 
 Figures are built with the object API on an Agg canvas: no pyplot state, no GUI.
 """
