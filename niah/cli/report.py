@@ -51,6 +51,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "--split-at", metavar="TOKENS",
         help="split the comparison's length axis after this length, e.g. 1M",
     )
+    parser.add_argument(
+        "--annotate", action=argparse.BooleanOptionalAction, default=None,
+        help="write each cell's value in it, in any grid whose cells can hold them "
+        "(default: only in small grids)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -66,25 +71,37 @@ def _pct(x: float) -> str:
     return "–" if x is None or math.isnan(x) else f"{x:.1%}"
 
 
-def summary_table(summary: pd.DataFrame) -> Table:
+def summary_table(summary: pd.DataFrame, df: pd.DataFrame | None = None) -> Table:
+    """The summary as a terminal table. With the results frame ``df``, models are named
+    as figures name them (scripted fakes say so), judge-scored imports show their mean
+    judge score and imported lengths are marked estimated."""
     import pandas as pd
     from rich.table import Table
     from rich.text import Text
 
+    from niah.analysis import select
+    from niah.report.scale import RECALL, display_name_of, scale_of
+
     table = Table(title="Summary", title_justify="left")
-    widest = max((len(str(m)) for m in summary["model"]), default=5)
+    names = {str(m): display_name_of(df, str(m)) if df is not None else str(m)
+             for m in summary["model"]}
+    widest = max((len(n) for n in names.values()), default=5)
     table.add_column("Model", no_wrap=True, min_width=min(widest, 60))
-    for name in ("Recall", "Effective context", "Longest", "Trials", "API errors", "Unanswered",
-                 "Cost"):
+    scales = {m: scale_of(select(df, m)[1]) if df is not None else RECALL for m in names}
+    judged = any(s.judge for s in scales.values())
+    for name in ("Recall" + (" / judge" if judged else ""), "Effective context", "Longest",
+                 "Trials", "API errors", "Unanswered", "Cost"):
         table.add_column(name, justify="right")
     for rec in summary.to_dict("records"):
         eff = rec["effective_context_length"]
         cost = rec["cost_usd"]
+        scale = scales[str(rec["model"])]
+        est = " (est.)" if rec.get("lengths") == "estimated" else ""
         table.add_row(
-            Text(str(rec["model"])),
-            _pct(rec["recall"]),
-            "–" if eff is None or eff is pd.NA else tokens(int(eff)),
-            tokens(int(rec["max_context_length"])),
+            Text(names[str(rec["model"])]),
+            scale.table(rec["recall"]) if scale.judge else _pct(rec["recall"]),
+            "–" if eff is None or eff is pd.NA else tokens(int(eff)) + est,
+            tokens(int(rec["max_context_length"])) + est,
             f"{rec['trials']:,}",
             f"{rec['errors']:,} ({_pct(rec['error_rate'])})",
             f"{rec['unanswered']:,} ({_pct(rec['unanswered_rate'])})",
@@ -127,12 +144,12 @@ def run(args: argparse.Namespace) -> int:
         warnings.simplefilter("always", ResultsWarning)
         report = build_report(
             run_dirs, out=args.out, formats=formats, title=args.title,
-            threshold=args.threshold, split_at=split_at,
+            threshold=args.threshold, split_at=split_at, annotate=args.annotate,
             absolute_threshold=args.absolute_threshold, confidence=args.confidence,
         )
     for w in caught:
         print(f"niah: warning: {w.message}", file=sys.stderr)
-    console.print(summary_table(report.summary))
+    console.print(summary_table(report.summary, report.frame))
     for line in summary_warnings(report.summary):
         print(f"niah: {line}", file=sys.stderr)
     console.print(f"report: {report.out_dir / 'report.html'}")

@@ -6,7 +6,8 @@ Nothing here calls a model; see ``niah.report.build.build_report`` for ``niah re
 from __future__ import annotations
 
 from niah.report.build import Report, build_report
-from niah.report.heatmap import plot_comparison, plot_heatmap, plot_multi_needle
+from niah.report.compare import plot_comparison
+from niah.report.heatmap import plot_heatmap, plot_multi_needle
 from niah.report.html import render_html
 
 __all__ = [

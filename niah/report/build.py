@@ -23,8 +23,10 @@ from matplotlib.figure import Figure
 from niah.analysis import is_multi_needle, load_results, series_labels, summarize
 from niah.atomic import write_bytes, write_text
 from niah.errors import UserError
-from niah.report.heatmap import plot_comparison, plot_heatmap, plot_multi_needle
+from niah.report.compare import plot_comparison
+from niah.report.heatmap import plot_heatmap, plot_multi_needle
 from niah.report.html import ReportImages, render_html
+from niah.report.scale import display_name_of, normalize_judge
 from niah.report.stats_section import stats_section
 from niah.report.write import figure_bytes, slug
 from niah.results import read_manifest
@@ -42,6 +44,8 @@ class Report:
     out_dir: Path
     summary: pd.DataFrame
     files: list[Path] = field(default_factory=list)
+    frame: pd.DataFrame | None = None
+    """The results the report was drawn from (judge scores mapped, ``normalize_judge``)."""
 
 
 def parse_formats(text: str) -> tuple[str, ...]:
@@ -83,9 +87,16 @@ def _unique_slugs(labels: Sequence[str]) -> dict[str, str]:
     return taken
 
 
-def _default_title(df: pd.DataFrame) -> str:
-    names = list(dict.fromkeys(str(x) for x in df["experiment"]))
-    return f"Needle in a haystack: {', '.join(names[:3])}" if names else "Needle in a haystack"
+MAX_TITLE_MODELS = 4
+
+
+def default_title(df: pd.DataFrame) -> str:
+    """``Needle in a haystack: a/x vs b/y``: the models, as figures and tables name them."""
+    names = [display_name_of(df, label) for label in series_labels(df)]
+    shown = " vs ".join(names[:MAX_TITLE_MODELS])
+    if len(names) > MAX_TITLE_MODELS:
+        shown += f" and {len(names) - MAX_TITLE_MODELS} more"
+    return f"Needle in a haystack: {shown}" if names else "Needle in a haystack"
 
 
 def build_report(
@@ -97,14 +108,19 @@ def build_report(
     split_at: int | None = None,
     absolute_threshold: float = RULER_THRESHOLD,
     confidence: float = CONFIDENCE,
+    annotate: bool | None = None,
 ) -> Report:
     """Write heatmaps, a comparison (several models), multi-needle curves, the CSV
     tables and report.html for the given runs into ``out`` (default: first run's
     ``report/``). ``threshold`` and ``absolute_threshold`` set the two effective
-    context lengths, ``confidence`` the level of every interval (``niah.stats``)."""
+    context lengths, ``confidence`` the level of every interval (``niah.stats``).
+
+    Judge-scored imports are read as ``(judge - 1) / 9`` whatever niah version imported
+    them (``niah.report.scale``). ``annotate``: write cell values (None: small grids).
+    """
     if not run_dirs:
         raise UserError("niah report: give at least one run directory")
-    df = load_results(*run_dirs)
+    df = normalize_judge(load_results(*run_dirs))
     for run_dir in run_dirs:
         if not (df["run_dir"] == str(Path(run_dir))).any():
             raise UserError(f"{run_dir}: results.jsonl holds no results")
@@ -122,7 +138,7 @@ def build_report(
     except OSError as exc:
         raise UserError(f"{out_dir}: cannot create the output directory ({exc.strerror})") from None
     summary = summarize(df, threshold, absolute_threshold, confidence)
-    report = Report(out_dir=out_dir, summary=summary)
+    report = Report(out_dir=out_dir, summary=summary, frame=df)
     images = ReportImages()
     labels = series_labels(df)
 
@@ -137,9 +153,11 @@ def build_report(
         return png
 
     for label, name in _unique_slugs(labels).items():
-        images.heatmaps[label] = emit(f"heatmap_{name}", plot_heatmap(df, label, title=title))
+        images.heatmaps[label] = emit(f"heatmap_{name}",
+                                      plot_heatmap(df, label, title=title, annotate=annotate))
     if len(labels) > 1:
-        images.comparison = emit("comparison", plot_comparison(df, split_at=split_at, title=title))
+        images.comparison = emit("comparison", plot_comparison(
+            df, split_at=split_at, title=title, annotate=annotate))
     if is_multi_needle(df):
         images.multi_needle = emit("multi_needle", plot_multi_needle(df, confidence=confidence))
     report.files.append(write_text(out_dir / "summary.csv", summary_csv(summary)))
@@ -152,7 +170,7 @@ def build_report(
         if table is not None:
             report.files.append(write_text(out_dir / f"{name}.csv", table_csv(table)))
     manifests = [(str(Path(r)), _manifest_dict(r)) for r in run_dirs]
-    page = render_html(df, summary, images, manifests, title=title or _default_title(df),
+    page = render_html(df, summary, images, manifests, title=title or default_title(df),
                        threshold=threshold,
                        sections=[stats_section(summary, by_length, by_depth, comparison)])
     report.files.append(write_text(out_dir / "report.html", page))

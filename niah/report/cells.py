@@ -71,50 +71,61 @@ def _cells(mask: np.ndarray) -> list[tuple[int, int]]:
     return [(int(i), int(j)) for i, j in zip(*np.nonzero(mask), strict=True)]
 
 
-def _mark_legs(ax: Axes, n_rows: int, n_cols: int) -> tuple[float, float]:
-    """Triangle legs in data units: MARK_SIZE of the cell's shorter side on screen."""
+def _mark_legs(ax: Axes, n_rows: int, widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Triangle legs (x, y) in data units, per column: MARK_SIZE of the cell's shorter
+    side on screen (``widths``: the columns' widths in data units; x limits are set)."""
     fig = figure_of(ax)
     box = ax.get_position()
     width_in, height_in = fig.get_size_inches()
-    cell_w = box.width * width_in / max(n_cols, 1)
+    x0, x1 = ax.get_xlim()
+    inch_per_x = box.width * width_in / max(abs(x1 - x0), 1e-12)
+    cell_w = widths * inch_per_x
     cell_h = box.height * height_in / max(n_rows, 1)
-    side = MARK_SIZE * min(cell_w, cell_h)
-    return side / cell_w, side / cell_h
+    side = MARK_SIZE * np.minimum(cell_w, cell_h)
+    return side / inch_per_x, side / cell_h
 
 
-def draw_cells(ax: Axes, kinds: CellKinds, cell_edge: float) -> None:
-    """Gray fills and corner marks over a grid drawn with cell (i, j) centred at (j, i)."""
+def draw_cells(
+    ax: Axes, kinds: CellKinds, cell_edge: float, x_edges: np.ndarray | None = None
+) -> None:
+    """Gray fills and corner marks over a grid drawn with row i centred at y = i and
+    column j between ``x_edges[j]`` and ``x_edges[j + 1]`` (default j - 0.5, j + 0.5)."""
+    n_rows, n_cols = kinds.api_fill.shape
+    xs = np.arange(n_cols + 1) - 0.5 if x_edges is None else np.asarray(x_edges, dtype=float)
+
+    def box(i: int, j: int) -> Rectangle:
+        return Rectangle((xs[j], i - 0.5), xs[j + 1] - xs[j], 1)
+
     api = _cells(kinds.api_fill)
     if api:
         ax.add_collection(PatchCollection(
-            [Rectangle((j - 0.5, i - 0.5), 1, 1) for i, j in api],
+            [box(i, j) for i, j in api],
             facecolor=ERROR_COLOR, edgecolor="white", linewidth=cell_edge,
         ))
     unanswered = _cells(kinds.unanswered_fill)
     if unanswered:
         # The hatch takes the edge colour (matplotlib < 3.10 has no hatch colour of its
         # own), so the white cell border is drawn over it by a second collection.
-        boxes = [Rectangle((j - 0.5, i - 0.5), 1, 1) for i, j in unanswered]
         ax.add_collection(PatchCollection(
-            boxes, facecolor=UNANSWERED_COLOR, edgecolor=UNANSWERED_HATCH, linewidth=0,
-            hatch=UNANSWERED_HATCH_PATTERN,
+            [box(i, j) for i, j in unanswered], facecolor=UNANSWERED_COLOR,
+            edgecolor=UNANSWERED_HATCH, linewidth=0, hatch=UNANSWERED_HATCH_PATTERN,
         ))
         ax.add_collection(PatchCollection(
-            [Rectangle(b.get_xy(), 1, 1) for b in boxes],
+            [box(i, j) for i, j in unanswered],
             facecolor="none", edgecolor="white", linewidth=cell_edge,
         ))
-    n_rows, n_cols = kinds.api_fill.shape
-    dx, dy = _mark_legs(ax, n_rows, n_cols)
+    dxs, dys = _mark_legs(ax, n_rows, np.diff(xs))
     # y is inverted: a cell's smaller y is its top. Legs are scaled so the triangle looks
     # isosceles however wide the cells are.
     api_marks = [
-        Polygon([(j + 0.5, i - 0.5), (j + 0.5 - dx, i - 0.5), (j + 0.5, i - 0.5 + dy)])
+        Polygon([(xs[j + 1], i - 0.5), (xs[j + 1] - dxs[j], i - 0.5),
+                 (xs[j + 1], i - 0.5 + dys[j])])
         for i, j in _cells(kinds.api_mark)
     ]
     if api_marks:
         ax.add_collection(PatchCollection(api_marks, facecolor=MARK_COLOR, edgecolor="none"))
     unanswered_marks = [
-        Polygon([(j - 0.5, i - 0.5), (j - 0.5 + dx, i - 0.5), (j - 0.5, i - 0.5 + dy)])
+        Polygon([(xs[j], i - 0.5), (xs[j] + dxs[j], i - 0.5), (xs[j], i - 0.5 + dys[j])])
         for i, j in _cells(kinds.unanswered_mark)
     ]
     if unanswered_marks:

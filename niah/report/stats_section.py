@@ -16,6 +16,7 @@ import pandas as pd
 from niah.fmt import tokens
 from niah.report.heatmap import depth_labels
 from niah.report.html import esc
+from niah.report.scale import display_name
 
 
 def _missing(x: Any) -> bool:
@@ -58,7 +59,7 @@ def effective_section(summary: pd.DataFrame) -> str:
     for rec in summary.to_dict("records"):
         rows.append(
             "<tr>"
-            f"<td>{esc(rec['model'])}</td>"
+            f"<td>{esc(display_name(str(rec['model'])))}</td>"
             f'<td class="num">{_length(rec["effective_context_length"])}</td>'
             f'<td class="num">{_breaks(rec["relative_breaks_at"])}</td>'
             f'<td class="num">{_pct(rec["relative_bar"])}</td>'
@@ -79,7 +80,8 @@ def effective_section(summary: pd.DataFrame) -> str:
         "means every tested length holds it. Both read the recall point estimates; the "
         "intervals below show whether a break is within noise.</p>"
     )
-    return (f"<h2>Effective context length</h2><table>{head}{''.join(rows)}</table>{note}")
+    return ("<h2>Effective context length</h2>"
+            f'<div class="wide"><table>{head}{"".join(rows)}</table></div>{note}')
 
 
 def _recall_cell(rec: dict[str, Any] | None) -> str:
@@ -102,7 +104,8 @@ def recall_section(frame: pd.DataFrame, by: str, confidence: float) -> str:
               else depth_labels([float(v) for v in values]))
     cells = {(r["model"], r[by]): r for r in frame.to_dict("records")}
     name = "Length" if by == "context_length" else "Depth"
-    head = f"<tr><th>{name}</th>" + "".join(f"<th>{esc(m)}</th>" for m in models) + "</tr>"
+    names = "".join(f"<th>{esc(display_name(m))}</th>" for m in models)
+    head = f"<tr><th>{name}</th>{names}</tr>"
     rows = [
         f"<tr><th>{esc(label)}</th>"
         + "".join(_recall_cell(cells.get((m, v))) for m in models) + "</tr>"
@@ -110,7 +113,7 @@ def recall_section(frame: pd.DataFrame, by: str, confidence: float) -> str:
     ]
     what = "context length" if by == "context_length" else "depth"
     return (f"<h3>Recall by {what}, with {confidence:.0%} intervals</h3>"
-            f"<table>{head}{''.join(rows)}</table>")
+            f'<div class="wide"><table>{head}{"".join(rows)}</table></div>')
 
 
 def intervals_section(by_length: pd.DataFrame, by_depth: pd.DataFrame,
@@ -136,7 +139,7 @@ def _verdict(rec: dict[str, Any]) -> str:
     if noise:
         return "within noise"
     ahead = rec["model_a"] if rec["difference"] > 0 else rec["model_b"]
-    return f"<b>{esc(ahead)}</b> higher"
+    return f"<b>{esc(display_name(ahead))}</b> higher"
 
 
 def comparison_section(comparison: pd.DataFrame, confidence: float) -> str:
@@ -145,7 +148,7 @@ def comparison_section(comparison: pd.DataFrame, confidence: float) -> str:
         return ""
     parts = [f"<h2>Differences between models ({confidence:.0%})</h2>"]
     for (a, b), pair in comparison.groupby(["model_a", "model_b"], sort=False):
-        head = (f"<tr><th>Length</th><th>{esc(a)}</th><th>{esc(b)}</th>"
+        head = (f"<tr><th>Length</th><th>{esc(display_name(a))}</th><th>{esc(display_name(b))}</th>"
                 "<th>Difference (left − right)</th><th>Interval</th><th>Verdict</th></tr>")
         rows = []
         for rec in pair.to_dict("records"):
@@ -160,7 +163,8 @@ def comparison_section(comparison: pd.DataFrame, confidence: float) -> str:
                 f"<td>{_verdict(rec)}</td>"
                 "</tr>"
             )
-        parts.append(f"<h3>{esc(a)} vs {esc(b)}</h3><table>{head}{''.join(rows)}</table>")
+        parts.append(f"<h3>{esc(display_name(a))} vs {esc(display_name(b))}</h3>"
+                     f'<div class="wide"><table>{head}{"".join(rows)}</table></div>')
     parts.append(
         '<p class="note">A difference is within noise when its interval holds 0: '
         "Newcombe's score interval for a difference of two proportions (1998, method "

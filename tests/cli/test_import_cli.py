@@ -36,3 +36,33 @@ def test_import_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         with pytest.raises(SystemExit) as exit_info:
             cli_main.main(argv)
         assert exit_info.value.code == 2
+
+
+def test_a_folder_import_says_per_file_what_it_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "imported"
+    code = cli_main.main(["import", "gkamradt", str(DATA / "original_results"), "--out",
+                          str(out), "--model", "gpt-4-1106-preview"])
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == [
+        "read Anthropic_Original_Results/: 7 files, 7 results (test records) of "
+        "gkamradt/claude-2.1",
+        "read OpenAI_Original_Results/OpenAI_OriginalResults.json: 9 results (score list) of "
+        "gkamradt/gpt-4-1106-preview (model not in the file: named by --model)",
+        "read OpenAI_Original_Results/OpenAI_OriginalResults_2.json: 6 results (score list) "
+        "of gkamradt/gpt-4-1106-preview (model not in the file: named by --model)",
+        f"imported 22 results into {out / 'results.jsonl'}",
+        f"draw them with: niah report {out}",
+    ]
+
+
+def test_a_score_list_without_model_exits_2_naming_the_option(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = DATA / "original_results" / "OpenAI_Original_Results"
+    assert cli_main.main(["import", "gkamradt", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert err == ("niah: error: OpenAI_OriginalResults.json[0]: model: the file names no "
+                   "model; give it with --model NAME (e.g. --model gpt-4-1106-preview)\n")

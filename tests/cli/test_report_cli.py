@@ -180,3 +180,42 @@ def test_an_experiment_folder_reports_its_latest_run(
     summary = pd.read_csv(newest / "report" / "summary.csv")
     assert list(summary["model"]) == ["openai/gpt-4o"]
     assert summary.loc[0, "trials"] == len(quickstart_rows())  # not twice as many
+
+
+def test_imports_show_judge_scores_and_estimated_lengths(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = Path(__file__).parents[1] / "data" / "gkamradt" / "original_results"
+    out = tmp_path / "imported"
+    assert cli_main.main(["import", "gkamradt", str(data), "--out", str(out),
+                          "--model", "gpt-4-1106-preview"]) == 0
+    capsys.readouterr()
+    assert cli_main.main(["report", str(out)]) == 0
+    table = capsys.readouterr().out
+    rows = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+            for line in table.splitlines() if line.startswith("│")}
+    judges = [10, 10, 10, 10, 10, 3, 3, 10, 1, 10, 10, 1, 10, 3, 10]  # the GPT-4 excerpt
+    assert rows["gkamradt/claude-2.1"][:3] == ["8.7/10", "1K (est.)", "200K (est.)"]
+    assert rows["gkamradt/gpt-4-1106-preview"][0] == f"{sum(judges) / len(judges):.1f}/10"
+    header = [line for line in table.splitlines() if line.startswith("┃")]
+    assert "Recall /" in header[0] and "judge" in header[1]
+    assert (out / "report" / "comparison.png").is_file()
+
+
+def test_scripted_fakes_are_named_in_the_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = write_run(tmp_path / "run", quickstart_rows(model="scripted/perfect"))
+    assert cli_main.main(["report", str(run)]) == 0
+    assert "scripted/perfect (scripted fake, not a model)" in capsys.readouterr().out
+
+
+def test_annotate_writes_values_and_no_annotate_leaves_cells_plain(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", quickstart_rows())
+    dark = {}
+    for flag in ("--annotate", "--no-annotate"):
+        out = tmp_path / flag.strip("-")
+        assert cli_main.main(["report", str(run), flag, "--out", str(out)]) == 0
+        image = imread(out / "heatmap_openai_gpt-4o.png")[:, :, :3]
+        dark[flag] = int((image.max(axis=2) < 0.2).sum())  # black text: values, labels
+    assert dark["--annotate"] > dark["--no-annotate"] + 200

@@ -2,81 +2,36 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import pytest
-from matplotlib.axes import Axes
 from matplotlib.collections import PatchCollection, QuadMesh
 from matplotlib.colors import to_rgb
 from matplotlib.figure import Figure
-from matplotlib.image import imread
 
-from niah.analysis import rows_frame
-from niah.report.cells import (
-    ERROR_COLOR,
-    MARK_COLOR,
-    MARK_SIZE,
-    UNANSWERED_COLOR,
-    UNANSWERED_HATCH,
-    UNANSWERED_MARK_COLOR,
-)
-from niah.report.heatmap import (
-    CMAP,
-    depth_labels,
-    length_labels,
-    plot_comparison,
-    plot_heatmap,
-    plot_multi_needle,
-)
+from niah.analysis import ResultsWarning, rows_frame
+from niah.report.cells import MARK_SIZE
+from niah.report.heatmap import CMAP, plot_heatmap, plot_multi_needle
+from niah.report.ticks import depth_labels, length_labels
 from niah.stats import wilson_interval
 from tests.report.factory import answer_error_rows, make_row, quickstart_rows
-
-DPI = 100
-RED, YELLOW, GREEN = to_rgb("#F0496E"), to_rgb("#EBB839"), to_rgb("#0CD79F")
-GRAY, DARK, WHITE = to_rgb(ERROR_COLOR), to_rgb(MARK_COLOR), (1.0, 1.0, 1.0)
-LIGHT, HATCH, LIGHT_MARK = (to_rgb(UNANSWERED_COLOR), to_rgb(UNANSWERED_HATCH),
-                            to_rgb(UNANSWERED_MARK_COLOR))
-CLAUDE = "anthropic/claude-3-5-sonnet"
-
-
-def render(fig: Figure) -> np.ndarray:
-    """Save as PNG at a known dpi and read it back; transforms are final after the save."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
-    buffer.seek(0)
-    image: np.ndarray = imread(buffer)[:, :, :3]
-    width, height = fig.get_size_inches() * DPI
-    assert image.shape[:2] == (round(height), round(width))
-    return image
-
-
-def pixel(image: np.ndarray, ax: Axes, x: float, y: float) -> tuple[float, ...]:
-    """The colour at data point (x, y) of ``ax`` (display y grows upwards, image rows down)."""
-    px, py = ax.transData.transform((x, y))
-    return tuple(float(c) for c in image[int(image.shape[0] - py), int(px)])
-
-
-def close(actual: tuple[float, ...], expected: tuple[float, ...], tol: float = 0.03) -> bool:
-    return all(abs(a - e) <= tol for a, e in zip(actual, expected, strict=True))
-
-
-def cell_pixels(image: np.ndarray, ax: Axes, i: int, j: int, inset: float = 0.15) -> np.ndarray:
-    """Every pixel of cell (i, j) away from its border, as an (n, 3) array."""
-    (x0, y0), (x1, y1) = ax.transData.transform([(j - 0.5 + inset, i - 0.5 + inset),
-                                                 (j + 0.5 - inset, i + 0.5 - inset)])
-    rows = sorted(int(image.shape[0] - y) for y in (y0, y1))
-    cols = sorted(int(x) for x in (x0, x1))
-    return image[rows[0]:rows[1], cols[0]:cols[1]].reshape(-1, 3)
-
-
-def share(pixels: np.ndarray, colour: tuple[float, ...], tol: float = 0.03) -> float:
-    """The fraction of ``pixels`` within ``tol`` of ``colour`` in every channel."""
-    return float((np.abs(pixels - np.asarray(colour)) <= tol).all(axis=1).mean())
-
-
-def heatmap_axes(fig: Figure) -> list[Axes]:
-    return [ax for ax in fig.axes if ax.collections and isinstance(ax.collections[0], QuadMesh)]
+from tests.report.pixels import (
+    CLAUDE,
+    DARK,
+    GRAY,
+    GREEN,
+    HATCH,
+    LIGHT,
+    LIGHT_MARK,
+    RED,
+    WHITE,
+    YELLOW,
+    cell_pixels,
+    close,
+    heatmap_axes,
+    pixel,
+    render,
+    share,
+)
 
 
 def test_cell_colours_at_centres() -> None:
@@ -168,36 +123,6 @@ def test_uneven_lengths_are_equal_width_columns() -> None:
     widths = np.diff(edges)
     assert widths.max() - widths.min() < 1.0
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1K", "1.5K", "32K", "1M"]
-
-
-def test_comparison_stacks_models_on_shared_axes_and_splits_lengths() -> None:
-    rows = [make_row(n, d, 1.0, model="google/gemini") for n in (1000, 128000, 1_000_000,
-            10_000_000) for d in (0, 100)]
-    rows += [make_row(n, d, 0.0, model="openai/gpt-4") for n in (1000, 128000) for d in (0, 100)]
-    fig = plot_comparison(rows_frame(rows), split_at=1_000_000, annotate=False)
-    image = render(fig)
-    axes = heatmap_axes(fig)
-    assert len(axes) == 4  # 2 models x 2 panels
-    top_left, top_right, bottom_left, bottom_right = axes
-    assert [t.get_text() for t in bottom_left.get_xticklabels()] == ["1K", "128K", "1M"]
-    assert [t.get_text() for t in bottom_right.get_xticklabels()] == ["10M"]
-    assert top_left.get_title(loc="left").startswith("google/gemini ")
-    assert bottom_left.get_title(loc="left").startswith("openai/gpt-4 ")
-    assert close(pixel(image, top_right, 0, 0), GREEN)
-    assert close(pixel(image, bottom_left, 1, 1), RED)
-    # gpt-4 was never run at 1M or 10M: blank, not red and not gray
-    assert close(pixel(image, bottom_left, 2, 0), WHITE)
-    assert close(pixel(image, bottom_right, 0, 1), WHITE)
-    # shared depth axis: labels on the left panels only
-    assert top_left.get_shared_y_axes().joined(top_left, bottom_right)
-
-
-def test_comparison_accepts_a_list_of_frames() -> None:
-    a = rows_frame([make_row(1000, 0, 1.0)])
-    b = rows_frame([make_row(1000, 0, 0.0)])
-    fig = plot_comparison([a, b])
-    titles = [ax.get_title(loc="left") for ax in heatmap_axes(fig)]
-    assert titles[0].startswith("openai/gpt-4o ") and titles[1].startswith("openai/gpt-4o #2")
 
 
 def test_multi_needle_draws_one_recall_line_per_model() -> None:
@@ -323,25 +248,14 @@ def test_title_says_when_lengths_are_not_the_models_own_tokens(
     assert lines[-1] == "recall 100.0% · 1 trial"
 
 
-def test_comparison_panel_titles_carry_the_length_caption() -> None:
-    rows = [make_row(1000, 0, 1.0, model=CLAUDE), make_row(1000, 0, 1.0, model="openai/gpt-4o")]
-    df = rows_frame(rows, tokenizers={CLAUDE: "tiktoken:cl100k_base",
-                                      "openai/gpt-4o": "tiktoken:o200k_base"})
-    fig = plot_comparison(df)
-    render(fig)
-    claude, gpt = (ax.get_title(loc="left") for ax in heatmap_axes(fig))
-    assert claude == (f"{CLAUDE}  ·  recall 100.0% · 1 trial\n"
-                      "lengths in cl100k_base tokens (approximate for this model)")
-    assert gpt == "openai/gpt-4o  ·  recall 100.0% · 1 trial"
-
-
-def test_comparison_draws_unanswered_apart_and_keeps_one_legend_order() -> None:
-    rows = [make_row(1000, 0, model="a/one", error="truncated"),
-            make_row(1000, 0, model="b/two", error=True)]
-    fig = plot_comparison(rows_frame(rows), annotate=False)
-    image = render(fig)
-    one, two = heatmap_axes(fig)
-    assert share(cell_pixels(image, one, 0, 0), LIGHT) > 0.5
-    assert share(cell_pixels(image, two, 0, 0), GRAY) > 0.8
-    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
-        "API error (every trial)", "no answer: truncated/empty (every trial)"]
+def test_annotate_on_cells_too_small_for_values_warns_and_writes_none() -> None:
+    rows = [make_row(1000 + 1000 * k, 0, 1 / 3) for k in range(100)]  # "0.33" in 100 columns
+    with pytest.warns(ResultsWarning, match=r"--annotate: the cells of openai/gpt-4o are "
+                      r"too small \(\d+ x \d+ pt\) to hold their values; none written"):
+        fig = plot_heatmap(rows_frame(rows), annotate=True)
+    (ax,) = heatmap_axes(fig)
+    assert not ax.texts
+    # asked for on a grid that can hold them: every value, at a legible size
+    fig = plot_heatmap(rows_frame(rows[:20]), annotate=True)
+    (ax,) = heatmap_axes(fig)
+    assert len(ax.texts) == 20 and min(t.get_fontsize() for t in ax.texts) >= 6

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -12,7 +13,8 @@ import pandas as pd
 from niah.analysis import load_results, rows_frame, summarize
 from niah.redact import redact_keys
 from niah.report.build import build_report
-from niah.report.html import MAX_RESPONSE_CHARS, ReportImages, render_html
+from niah.report.html import MAX_RESPONSE_CHARS, ZOOM, ReportImages, png_size, render_html
+from niah.results import ResultRow, UsageInfo
 from tests.report.factory import (
     HOSTILE,
     answer_error_rows,
@@ -191,3 +193,65 @@ def test_lengths_and_token_counts_are_shown_per_model(tmp_path: Path) -> None:
     approximate = [n for n in notes if "not in this model&#x27;s own tokens" in n]
     assert len(approximate) == 2 and approximate[0].startswith("anthropic/&lt;i&gt;claude")
     assert not any(n.startswith("openai/gpt-4o:") for n in notes)
+
+
+def test_scripted_fakes_are_named_as_such_in_title_tables_and_sections(tmp_path: Path) -> None:
+    rows = quickstart_rows(model="scripted/perfect") + quickstart_rows()
+    report = build_report([write_run(tmp_path / "run", rows)])
+    page = (report.out_dir / "report.html").read_text(encoding="utf-8")
+    fake = "scripted/perfect (scripted fake, not a model)"
+    assert f"<title>Needle in a haystack: {fake} vs openai/gpt-4o</title>" in page
+    assert summary_rows(page)["Model"] == [fake, "openai/gpt-4o"]
+    assert f"<h2>{fake}</h2>" in page and f'alt="Recall heatmap of {fake}"' in page
+    assert page.count("scripted/perfect") == page.count(fake) + page.count('"scripted/perfect"')
+
+
+def judged_rows() -> list[ResultRow]:
+    """An import as niah writes it: judge 10, 1 and 5 in three cells, no token usage."""
+    rows = []
+    for length, judge in [(1000, 10), (6853, 1), (12706, 5)]:
+        row = make_row(length, 50, 0.0, model="gkamradt/claude-2.1", estimated=True)
+        rows.append(row.model_copy(update={
+            "score": (judge - 1) / 9, "usage": UsageInfo(), "cost_usd": None,
+            "response": None if judge == 5 else row.response,
+            "extra": {"estimated": True, "judge_score": judge,
+                      "gkamradt": {"score": judge}}}))
+    return rows
+
+
+def test_imported_runs_show_judge_scores_estimates_and_unknowns() -> None:
+    page = page_for(rows_frame(judged_rows() + quickstart_rows()))
+    columns = summary_rows(page)
+    assert list(columns)[1] == "Recall or judge score"
+    assert columns["Recall or judge score"] == ["5.3/10", "62.5%"]
+    assert columns["Longest tested"] == ["12706 (estimated)", "4K"]
+    assert columns["Prompt tokens"] == ["≈ 20,709 (estimated)", "22,550"]
+    assert columns["Completion tokens"] == ["unknown", "≥ 80 (3 of 11 rows unknown)"]
+    assert columns["Cost"][0] == "unknown"
+    assert "stored as (judge − 1) / 9, so 1 → 0 and 10 → 1" in page
+    section = page.split("<h2>gkamradt/claude-2.1</h2>")[1].split("</section>")[0]
+    assert "<h3>Judge score by context length</h3>" in section
+    assert ("<tr><th>Length (estimated)</th><th>1K</th><th>6853</th><th>12706</th></tr>"
+            "<tr><th>Mean judge score</th>") in section
+    assert '<td class="num">10.0/10</td><td class="num">1.0/10</td>' in section
+    table = section.split("Missed, unanswered and errored trials")[1]
+    assert "<th>Judge score / error (kind)</th>" in table
+    assert "<td>judge 1/10</td>" in table and "<td>judge 5/10</td>" in table
+    assert "(not in the imported record)" in table
+    assert 'alt="Judge-score heatmap of gkamradt/claude-2.1"' in page
+
+
+def test_tables_scroll_inside_the_page_and_figures_show_at_zoom_px_per_pt(
+    tmp_path: Path,
+) -> None:
+    lengths = [1000 + 5853 * k for k in range(35)]
+    rows = [make_row(n, d, 1.0) for n in lengths for d in (0, 50, 100)]
+    report = build_report([write_run(tmp_path / "run", rows)])
+    page = (report.out_dir / "report.html").read_text(encoding="utf-8")
+    assert page.count('<div class="wide"><table>') == page.count("<table>") >= 3
+    (img,) = [a for t, a in tags_of(page) if t == "img"]
+    png = (report.out_dir / "heatmap_openai_gpt-4o.png").read_bytes()
+    assert png_size(png) is not None
+    width, _ = png_size(png)  # type: ignore[misc]
+    assert img["width"] == str(math.ceil(width * 72 / 150 * ZOOM))
+    assert png_size(b"GIF89a") is None
