@@ -15,14 +15,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from niah._version import __version__
 from niah.atomic import write_text
-from niah.config import Experiment, config_error
 from niah.errors import NiahError, ResultsError, UserError
 from niah.fmt import tokens
 from niah.plan import Trial, plan, prefix_order
+from niah.reconstruct import manifest_experiment
 from niah.results import (
     MANIFEST_FILE,
     RESULTS_FILE,
@@ -59,15 +57,6 @@ class MergeResult:
     per_input: list[tuple[Path, int]] = field(default_factory=list)
 
 
-def _experiment(manifest: Manifest, where: Path) -> Experiment:
-    data = dict(manifest.config)
-    data["base_dir"] = manifest.config_dir or "."
-    try:
-        return Experiment.model_validate(data)
-    except ValidationError as exc:
-        raise ResultsError(f"{where}/{MANIFEST_FILE}: config: {config_error(exc)}") from None
-
-
 def _where(trial: Trial, shards: int, order: list[Trial]) -> str:
     place = f"{tokens(trial.context_length)} at {trial.requested_depth:g}%"
     if shards > 1:
@@ -98,7 +87,7 @@ def merge_runs(run_dirs: Sequence[Path], out: Path, allow_missing: bool = False)
         raise UserError(f"shards of different splits ({', '.join(map(str, sorted(counts)))}) "
                         "cannot be merged")
     shards = counts.pop() if counts else 1
-    experiment = _experiment(manifests[0], run_dirs[0])
+    experiment = manifest_experiment(manifests[0], run_dirs[0])
     order = prefix_order(plan(experiment))
     rank = {t.trial_id: i for i, t in enumerate(order)}
     models = [m.id for m in experiment.model]

@@ -16,7 +16,7 @@ from niah.config import Experiment, config_error
 from niah.errors import NiahError, ResultsError, UserError
 from niah.plan import plan
 from niah.prompt import BuiltPrompt
-from niah.results import ResultRow, read_manifest, read_rows
+from niah.results import Manifest, ResultRow, read_manifest, read_rows
 
 
 class PromptMismatch(NiahError):
@@ -40,6 +40,11 @@ def stored_experiment(run_dir: Path) -> Experiment:
         raise UserError(f"{run_dir}: no manifest.json (not a niah run directory)")
     if manifest.imported_from is not None:
         raise UserError(f"{run_dir}: an imported run keeps no prompts to rebuild")
+    return manifest_experiment(manifest, run_dir)
+
+
+def manifest_experiment(manifest: Manifest, run_dir: Path) -> Experiment:
+    """The ``Experiment`` of a manifest's config, paths resolved as when it ran."""
     data = dict(manifest.config)
     data["base_dir"] = manifest.config_dir or "."
     try:
