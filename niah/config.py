@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_origin
+from typing import Annotated, Any, Literal, TypeVar, get_origin
 
 import yaml
 from pydantic import (
@@ -38,6 +38,16 @@ MAX_TRIALS = 1_000_000
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+
+
+_S = TypeVar("_S", bound=BaseModel)
+
+
+def _required_for(spec: _S, kind: str, name: str) -> _S:
+    """``spec`` when its ``kind`` needs no ``name`` or has one; else the config error."""
+    if getattr(spec, "kind", None) == kind and not getattr(spec, name):
+        raise ValueError(f"{name} is required when kind is {kind!r}")
+    return spec
 
 
 class ModelSpec(_Strict):
@@ -89,9 +99,7 @@ class HaystackSpec(_Strict):
 
     @model_validator(mode="after")
     def _path_for_files(self) -> HaystackSpec:
-        if self.kind == "files" and not self.path:
-            raise ValueError("path is required when kind is 'files'")
-        return self
+        return _required_for(self, "files", "path")
 
 
 class ValueSpec(_Strict):
@@ -105,9 +113,7 @@ class ValueSpec(_Strict):
 
     @model_validator(mode="after")
     def _fixed_has_value(self) -> ValueSpec:
-        if self.kind == "fixed" and not self.value:
-            raise ValueError("value is required when kind is 'fixed'")
-        return self
+        return _required_for(self, "fixed", "value")
 
 
 class NeedleSpec(_Strict):
