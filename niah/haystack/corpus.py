@@ -18,16 +18,16 @@ from typing import Any
 import numpy as np
 
 from niah.atomic import atomic_file
+from niah.haystack.sentences import sentence_ends
 from niah.haystack.sources import Source
 from niah.tokenizers import Tokenizer
 
 log = logging.getLogger("niah")
 
-CORPUS_VERSION = 1
+CORPUS_VERSION = 2
 PARAGRAPH_SEP = "\n\n"
 _CHUNK_CHARS = 1 << 16
 _WS = np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)
-_SENTENCE_END = re.compile(rb"[.!?][\"')\]]*(?=\s)\s*")
 
 
 def cache_dir() -> Path:
@@ -143,12 +143,8 @@ def _sentence_bounds(data: bytes, offsets: np.ndarray) -> np.ndarray:
     Both the end of the punctuation and the end of the whitespace after it are
     candidates; whichever a token starts at (" Next" vs ".\\n\\n" + "Next") counts.
     """
-    cands: list[int] = [0]
-    for m in _SENTENCE_END.finditer(data):
-        cands.append(m.start() + len(m.group().rstrip()))
-        cands.append(m.end())
-    cands.append(len(data))
-    cand = np.unique(np.asarray(cands, dtype=np.int64))
+    stops, starts = sentence_ends(data)
+    cand = np.unique(np.concatenate(([0], stops, starts, [len(data)])))
     idx = np.searchsorted(offsets, cand)
     ok = (idx < len(offsets)) & (offsets[np.minimum(idx, len(offsets) - 1)] == cand)
     return np.unique(idx[ok])

@@ -11,6 +11,7 @@ from niah.config import HaystackSpec
 from niah.haystack.corpus import cache_dir, load_corpus
 from niah.haystack.sources import open_source
 from niah.tokenizers import load_tokenizer
+from tests.haystack.tricky import TrickyBook
 
 
 @pytest.fixture
@@ -81,3 +82,19 @@ def test_files_cache_key_follows_content(tmp_path: Path, tok) -> None:  # type: 
     second = load_corpus(open_source(HaystackSpec(kind="files", path=str(tmp_path))), tok, 50)
     assert first.data != second.data
     assert b"something else" in second.lower
+
+
+def test_every_sentence_start_of_a_tricky_book_is_real(tricky_book: TrickyBook, tok) -> None:  # type: ignore[no-untyped-def]
+    corpus = load_corpus(
+        open_source(HaystackSpec(kind="files", path=str(tricky_book.folder))), tok, 1000
+    )
+    assert corpus.repeats == 1
+    found = set()
+    for k in corpus.bounds[1:-1].tolist():
+        at = int(corpus.offsets[k])
+        before = corpus.data[max(0, at - 600) : at].decode()
+        assert tricky_book.ends_with_sentence(before), before[-80:]
+        assert not tricky_book.follows_abbreviation(before), before[-80:]
+        found.add(at - (len(before) - len(before.rstrip())))
+    # and almost every real end is found (those before "(", quotes and such included)
+    assert len(found) >= 0.95 * tricky_book.written
