@@ -1,15 +1,22 @@
 """Prompt-building speed and memory, measured side by side in one run.
 
-    python bench/build_prompts.py [--corpus DIR] [--skip-10m]
+    python bench/build_prompts.py [--corpus DIR] [--repeats N] [--grid log|linear|both]
+                                  [--skip-10m]
 
-1. A 10-length (1K -> 1M tokens, log-spaced) x 10-depth grid on a folder corpus
-   with cl100k_base, cold (no corpus cache). The floor does the least any exact
-   harness must: tokenize the needed corpus once, decode it once, then cut each
-   context as a byte slice (no needle, no exactness). Prints niah / floor.
+1. Two 10-length x 10-depth grids on a folder corpus with cl100k_base: lengths
+   1K -> 1M log-spaced, and gkamradt's classic linear spacing (1K, 112K, ... 1M:
+   ~5x the tokens of the log grid). The floor does the least any exact harness must:
+   tokenize the needed corpus once, decode it once, then cut each context as a byte
+   slice (no needle, no exactness, no hashing). niah is timed cold (no corpus cache)
+   and warm (corpus cached on disk), each as a fresh process would run it (the
+   tokenizer reloaded). Floor, cold and warm alternate within each repetition, so
+   the machine's drift hits them alike; medians with (min-max) are printed, and the
+   ratios are medians of the per-repetition ratios.
 2. One 10M-token prompt (the corpus repeated), in a fresh process: wall time and
    peak resident memory.
 
-Targets (issue 2): grid within 1.3x of the floor; 10M prompt under 10 s and 1.5 GiB.
+Targets (issues 2 and 9): each grid within 1.3x of the floor; 10M prompt under 10 s
+and 1.5 GiB.
 """
 
 from __future__ import annotations
@@ -17,13 +24,21 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "gutenberg"
+DEFAULT_CORPUS = next(  # shared/ beside the checkout, or beside a worktree's parent
+    (
+        p / "shared" / "corpora" / "gutenberg"
+        for p in Path(__file__).resolve().parents
+        if (p / "shared" / "corpora" / "gutenberg").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "corpora" / "gutenberg",
+)
 NEEDLE = {
     "text": "The special magic number is {value}.",
     "question": "What is the special magic number?",
@@ -45,11 +60,19 @@ def experiment(corpus: Path, lengths: object, depths: object) -> object:
     )
 
 
+def _fresh_tokenizer() -> None:
+    """Forget loaded tokenizers, as a new process would (niah's token byte lengths)."""
+    from niah.tokenizers import load_tokenizer
+
+    load_tokenizer.cache_clear()
+
+
 def floor(corpus: Path, lengths: list[int], n_depths: int) -> float:
     """Tokenize what is needed once, decode once, slice every context from the bytes."""
     from niah.haystack.sources import open_source
     from niah.tokenizers import load_tokenizer
 
+    _fresh_tokenizer()
     t0 = time.perf_counter()
     tok = load_tokenizer("tiktoken:cl100k_base")
     paras = list(open_source(experiment(corpus, [1000], [0]).haystack).paragraphs())  # type: ignore[attr-defined]
@@ -70,6 +93,7 @@ def niah_grid(corpus: Path, lengths: list[int], depths: list[float]) -> tuple[fl
     from niah import plan
     from niah.haystack.builder import PromptBuilder
 
+    _fresh_tokenizer()
     t0 = time.perf_counter()
     exp = experiment(corpus, lengths, depths)
     builder = PromptBuilder(exp)  # type: ignore[arg-type]
@@ -94,9 +118,46 @@ def ten_million(corpus: Path) -> None:
     print(f"{dt:.2f} {peak:.3f} {bp.context_tokens} {len(bp.context)}")
 
 
+def _spread(xs: list[float], fmt: str = "{:.2f}") -> str:
+    return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}-{fmt.format(max(xs))})"
+
+
+def compare(corpus: Path, grid: str, repeats: int) -> None:
+    """Floor, niah cold and niah warm, alternating, ``repeats`` times; one table row."""
+    import numpy as np
+
+    spaced = np.geomspace if grid == "log" else np.linspace  # linear: gkamradt's classic
+    lengths = [int(x) for x in spaced(1000, 1_000_000, 10)]
+    depths = [float(d) for d in np.linspace(0, 100, 10)]
+    floors: list[float] = []
+    colds: list[float] = []
+    warms: list[float] = []
+    n = 0
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:
+            os.environ["NIAH_CACHE_DIR"] = cache  # cold: nothing tokenized before
+            floors.append(floor(corpus, lengths, len(depths)))
+            t, n = niah_grid(corpus, lengths, depths)
+            colds.append(t)
+            warms.append(niah_grid(corpus, lengths, depths)[0])  # corpus cached on disk
+    cold_r = [c / f for c, f in zip(colds, floors, strict=True)]
+    warm_r = [w / f for w, f in zip(warms, floors, strict=True)]
+    x = "{:.2f}x"
+    cells = [
+        _spread(floors),
+        _spread(colds),
+        _spread(cold_r, x),
+        _spread(warms),
+        _spread(warm_r, x),
+    ]
+    print(f"{grid:6s} {n:3d}  " + "  ".join(f"{c:19s}" for c in cells))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--grid", choices=["log", "linear", "both"], default="both")
     ap.add_argument("--skip-10m", action="store_true")
     ap.add_argument("--child-10m", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -105,25 +166,14 @@ def main() -> None:
         return
     if not args.corpus.is_dir():
         sys.exit(f"corpus folder not found: {args.corpus}")
-    import numpy as np
-
-    lengths = [int(x) for x in np.geomspace(1000, 1_000_000, 10)]
-    depths = [float(d) for d in np.linspace(0, 100, 10)]
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["NIAH_CACHE_DIR"] = cache  # cold: nothing tokenized before
-        t_floor = floor(args.corpus, lengths, len(depths))
-        t_niah, n = niah_grid(args.corpus, lengths, depths)
-        t_warm, _ = niah_grid(args.corpus, lengths, depths)  # corpus cached on disk
-    print(f"grid: {n} prompts, 1K-1M tokens x 10 depths, cl100k_base, {args.corpus.name}")
-    print(f"  floor (tokenize once, decode once, byte slices): {t_floor:6.2f} s")
     print(
-        f"  niah cold (exact lengths, needles at depths):   {t_niah:6.2f} s"
-        f"   ratio {t_niah / t_floor:.2f}x"
+        f"grids of 10 lengths 1K-1M x 10 depths, cl100k_base, {args.corpus.name}: "
+        f"median (min-max) of {args.repeats}"
     )
-    print(
-        f"  niah warm (corpus cache on disk):               {t_warm:6.2f} s"
-        f"   ratio {t_warm / t_floor:.2f}x"
-    )
+    heads = ["floor s", "niah cold s", "cold / floor", "niah warm s", "warm / floor"]
+    print(f"{'grid':6s} {'n':>3s}  " + "  ".join(f"{h:19s}" for h in heads))
+    for grid in ("log", "linear") if args.grid == "both" else (args.grid,):
+        compare(args.corpus, grid, args.repeats)
     if not args.skip_10m:
         with tempfile.TemporaryDirectory() as cache:
             env = {**os.environ, "NIAH_CACHE_DIR": cache}

@@ -28,6 +28,8 @@ CORPUS_VERSION = 2
 PARAGRAPH_SEP = "\n\n"
 _CHUNK_CHARS = 1 << 16
 _WS = np.frombuffer(b" \t\n\r\x0b\x0c", dtype=np.uint8)
+_IS_WS = np.isin(np.arange(256), _WS)
+_IS_LOWER = (np.arange(256) >= ord("a")) & (np.arange(256) <= ord("z"))
 
 
 def cache_dir() -> Path:
@@ -62,6 +64,29 @@ class Corpus:
         out: np.ndarray = self.bounds[:-1][ok]
         return out
 
+    def word_start(self, a: int, z: int, last: bool = False) -> int | None:
+        """The first (or last) token in ``[a, z)`` that is one space then a non-space.
+
+        Scanned in growing steps from the near end: prose has one every few tokens.
+        """
+        raw = self.raw
+        z = min(z, len(self.ids))
+        size = 64
+        while a < z:
+            lo, hi = (max(z - size, a), z) if last else (a, min(a + size, z))
+            at = self.offsets[lo:hi]
+            ok = np.flatnonzero((raw[at] == 0x20) & ~_IS_WS[raw[np.minimum(at + 1, len(raw) - 1)]])
+            if len(ok):
+                return lo + int(ok[-1] if last else ok[0])
+            a, z = (a, lo) if last else (hi, z)
+            size *= 4
+        return None
+
+    @functools.cached_property
+    def raw(self) -> np.ndarray:
+        """The text as a uint8 array (a view, no copy)."""
+        return np.frombuffer(self.data, dtype=np.uint8)
+
     @functools.cached_property
     def end_bounds(self) -> np.ndarray:
         """Sentence boundaries right after the punctuation (not after whitespace)."""
@@ -82,9 +107,30 @@ class Corpus:
         """Every alphanumeric run of the lower-cased text: O(1) absence checks."""
         return frozenset(re.findall(rb"[a-z0-9]+", self.lower))
 
+    @functools.cached_property
+    def numbers(self) -> frozenset[bytes]:
+        """Every all-digit word: numeric answers are checked without building ``words``.
+
+        Found with numpy (digits are rare in prose): ~30x faster than collecting every
+        word, which took a third of a warm grid's build time on a 5 MB corpus.
+        """
+        raw = np.frombuffer(self.lower, dtype=np.uint8)
+        at = np.flatnonzero((raw - 48) < 10)  # uint8 wraps below "0"
+        if not len(at):
+            return frozenset()
+        cut = np.flatnonzero(np.diff(at) != 1)
+        starts = np.concatenate(([at[0]], at[cut + 1]))
+        ends = np.concatenate((at[cut] + 1, [at[-1] + 1]))
+        padded = np.concatenate((raw, [0]))  # a run may end the text
+        whole = ~_IS_LOWER[padded[starts - 1]] | (starts == 0)
+        whole &= ~_IS_LOWER[padded[ends]]
+        return frozenset(self.lower[a:z] for a, z in zip(starts[whole], ends[whole], strict=True))
+
     def contains(self, answer: str) -> bool:
         """Whether ``answer`` occurs in the haystack as a whole word, ignoring case."""
         key = answer.encode().lower()  # ASCII-only, exactly as ``occurs_in`` lowers
+        if key.isdigit():
+            return key in self.numbers
         if re.fullmatch(rb"[a-z0-9]+", key):
             return key in self.words
         from niah.needles import occurs_in
@@ -144,10 +190,20 @@ def _sentence_bounds(data: bytes, offsets: np.ndarray) -> np.ndarray:
     candidates; whichever a token starts at (" Next" vs ".\\n\\n" + "Next") counts.
     """
     stops, starts = sentence_ends(data)
-    cand = np.unique(np.concatenate(([0], stops, starts, [len(data)])))
+    cand = unique_ints(np.concatenate(([0], stops, starts, [len(data)])))
     idx = np.searchsorted(offsets, cand)
     ok = (idx < len(offsets)) & (offsets[np.minimum(idx, len(offsets) - 1)] == cand)
-    return np.unique(idx[ok])
+    return unique_ints(idx[ok])
+
+
+def unique_ints(arr: np.ndarray) -> np.ndarray:
+    """``np.unique`` for the sorted runs passed here, several times faster.
+
+    numpy 2's ``unique`` hashes first (~0.1 s for 90K sentence starts); a stable sort
+    (timsort) of a few concatenated sorted runs is close to linear.
+    """
+    arr = np.sort(arr, kind="stable")
+    return arr[np.concatenate(([True], arr[1:] != arr[:-1]))] if len(arr) else arr
 
 
 def _chunks(paragraphs: list[str]) -> list[str]:
@@ -288,5 +344,5 @@ def load_corpus(source: Source, tokenizer: Tokenizer, min_tokens: int) -> Corpus
     tiled_offsets = np.concatenate(
         [offsets[:-1] + r * nbytes for r in range(reps)] + [np.array([reps * nbytes])]
     )
-    tiled_bounds = np.unique(np.concatenate([bounds + r * n for r in range(reps)]))
+    tiled_bounds = unique_ints(np.concatenate([bounds + r * n for r in range(reps)]))
     return Corpus(data * reps, np.tile(ids, reps), tiled_offsets, tiled_bounds, n, lower)
