@@ -60,19 +60,11 @@ def experiment(corpus: Path, lengths: object, depths: object) -> object:
     )
 
 
-def _fresh_tokenizer() -> None:
-    """Forget loaded tokenizers, as a new process would (niah's token byte lengths)."""
-    from niah.tokenizers import load_tokenizer
-
-    load_tokenizer.cache_clear()
-
-
 def floor(corpus: Path, lengths: list[int], n_depths: int) -> float:
     """Tokenize what is needed once, decode once, slice every context from the bytes."""
     from niah.haystack.sources import open_source
     from niah.tokenizers import load_tokenizer
 
-    _fresh_tokenizer()
     t0 = time.perf_counter()
     tok = load_tokenizer("tiktoken:cl100k_base")
     paras = list(open_source(experiment(corpus, [1000], [0]).haystack).paragraphs())  # type: ignore[attr-defined]
@@ -93,7 +85,6 @@ def niah_grid(corpus: Path, lengths: list[int], depths: list[float]) -> tuple[fl
     from niah import plan
     from niah.haystack.builder import PromptBuilder
 
-    _fresh_tokenizer()
     t0 = time.perf_counter()
     exp = experiment(corpus, lengths, depths)
     builder = PromptBuilder(exp)  # type: ignore[arg-type]
@@ -122,35 +113,55 @@ def _spread(xs: list[float], fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}-{fmt.format(max(xs))})"
 
 
-def compare(corpus: Path, grid: str, repeats: int) -> None:
-    """Floor, niah cold and niah warm, alternating, ``repeats`` times; one table row."""
+def _lengths(grid: str) -> list[int]:
     import numpy as np
 
     spaced = np.geomspace if grid == "log" else np.linspace  # linear: gkamradt's classic
-    lengths = [int(x) for x in spaced(1000, 1_000_000, 10)]
-    depths = [float(d) for d in np.linspace(0, 100, 10)]
-    floors: list[float] = []
-    colds: list[float] = []
-    warms: list[float] = []
-    n = 0
+    return [int(x) for x in spaced(1000, 1_000_000, 10)]
+
+
+DEPTHS = [100 * i / 9 for i in range(10)]
+
+
+def child(corpus: Path, grid: str, what: str) -> None:
+    """One measurement in a fresh process; prints wall and CPU seconds."""
+    import niah.haystack.builder  # imports are not prompt building; loading the tokenizer is
+    import niah.tokenizers
+
+    del niah
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    if what == "floor":
+        floor(corpus, _lengths(grid), len(DEPTHS))
+    else:
+        niah_grid(corpus, _lengths(grid), DEPTHS)
+    print(time.perf_counter() - wall0, time.process_time() - cpu0)
+
+
+def _run(corpus: Path, grid: str, what: str, cache: str) -> tuple[float, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", what, "--grid", grid, "--corpus", str(corpus)],
+        env={**os.environ, "NIAH_CACHE_DIR": cache},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def compare(corpus: Path, grid: str, repeats: int) -> None:
+    """Floor, niah cold and niah warm, alternating, each in a fresh process."""
+    runs: dict[str, list[tuple[float, float]]] = {"floor": [], "cold": [], "warm": []}
     for _ in range(repeats):
-        with tempfile.TemporaryDirectory() as cache:
-            os.environ["NIAH_CACHE_DIR"] = cache  # cold: nothing tokenized before
-            floors.append(floor(corpus, lengths, len(depths)))
-            t, n = niah_grid(corpus, lengths, depths)
-            colds.append(t)
-            warms.append(niah_grid(corpus, lengths, depths)[0])  # corpus cached on disk
-    cold_r = [c / f for c, f in zip(colds, floors, strict=True)]
-    warm_r = [w / f for w, f in zip(warms, floors, strict=True)]
+        with tempfile.TemporaryDirectory() as cache:  # cold: nothing tokenized before
+            for what in ("floor", "cold", "warm"):  # warm: the corpus cached on disk
+                runs[what].append(_run(corpus, grid, what, cache))
     x = "{:.2f}x"
-    cells = [
-        _spread(floors),
-        _spread(colds),
-        _spread(cold_r, x),
-        _spread(warms),
-        _spread(warm_r, x),
-    ]
-    print(f"{grid:6s} {n:3d}  " + "  ".join(f"{c:19s}" for c in cells))
+    for k, clock in enumerate(("wall", "CPU")):
+        f, c, w = ([r[k] for r in runs[what]] for what in ("floor", "cold", "warm"))
+        cold_r = [a / b for a, b in zip(c, f, strict=True)]
+        warm_r = [a / b for a, b in zip(w, f, strict=True)]
+        cells = [_spread(f), _spread(c), _spread(cold_r, x), _spread(w), _spread(warm_r, x)]
+        print(f"{grid:6s} {clock:4s} " + "  ".join(f"{cell:19s}" for cell in cells))
 
 
 def main() -> None:
@@ -160,18 +171,22 @@ def main() -> None:
     ap.add_argument("--grid", choices=["log", "linear", "both"], default="both")
     ap.add_argument("--skip-10m", action="store_true")
     ap.add_argument("--child-10m", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["floor", "cold", "warm"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_10m:
         ten_million(args.corpus)
         return
+    if args.child:
+        child(args.corpus, args.grid, args.child)
+        return
     if not args.corpus.is_dir():
         sys.exit(f"corpus folder not found: {args.corpus}")
     print(
-        f"grids of 10 lengths 1K-1M x 10 depths, cl100k_base, {args.corpus.name}: "
-        f"median (min-max) of {args.repeats}"
+        f"100 prompts: 10 lengths 1K-1M x 10 depths, cl100k_base, {args.corpus.name}; "
+        f"each run a fresh process; median (min-max) of {args.repeats}"
     )
     heads = ["floor s", "niah cold s", "cold / floor", "niah warm s", "warm / floor"]
-    print(f"{'grid':6s} {'n':>3s}  " + "  ".join(f"{h:19s}" for h in heads))
+    print(f"{'grid':6s} {'time':4s} " + "  ".join(f"{h:19s}" for h in heads))
     for grid in ("log", "linear") if args.grid == "both" else (args.grid,):
         compare(args.corpus, grid, args.repeats)
     if not args.skip_10m:

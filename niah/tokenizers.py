@@ -81,14 +81,13 @@ class TiktokenTokenizer:
     @functools.cached_property
     def byte_lengths(self) -> np.ndarray:
         """Bytes of each token id: token offsets are a cumulative sum, no decoding."""
-        decode = self._enc.decode_single_token_bytes
-        sizes = []
-        for i in range(self._enc.n_vocab):  # a list, not numpy item writes: 2x faster
-            try:
-                sizes.append(len(decode(i)))
-            except KeyError:  # a gap in the vocabulary
-                sizes.append(0)
-        return np.array(sizes, dtype=np.int64)
+        enc = self._enc
+        n = enc.n_vocab
+        out = np.zeros(n, dtype=np.int64)
+        for i in range(n):
+            with contextlib.suppress(KeyError):
+                out[i] = len(enc.decode_single_token_bytes(i))
+        return out
 
 
 class HFTokenizer:

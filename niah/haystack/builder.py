@@ -132,7 +132,7 @@ class PromptBuilder:
         segments: list[Segment] = []
         for text, where in layout:  # decode the stable middles now, once
             if text is None and where is not None:
-                text = corpus.data[where[0] : where[1]].decode("utf-8", "replace")
+                text = corpus.decode(*where)
             segments.append((text or "", where))
         context = "".join(t for t, _ in segments)
         system = self.experiment.prompt.system
@@ -320,10 +320,10 @@ class PromptBuilder:
     ) -> tuple[_Layout, int, list[PlacedNeedle]]:
         """The context's layout, its exact token count and where the needles landed."""
         corpus = self.corpus
-        off, data = corpus.offsets, corpus.data
+        off = corpus.offsets
 
         def text(a: int, z: int) -> str:
-            return data[off[a] : off[z]].decode("utf-8", "replace")
+            return corpus.decode(int(off[a]), int(off[z]))
 
         windows: list[_Window] = []
         cur = _Window()

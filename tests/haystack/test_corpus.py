@@ -98,3 +98,47 @@ def test_every_sentence_start_of_a_tricky_book_is_real(tricky_book: TrickyBook, 
         found.add(at - (len(before) - len(before.rstrip())))
     # and almost every real end is found (those before "(", quotes and such included)
     assert len(found) >= 0.95 * tricky_book.written
+
+
+def test_contains_matches_whole_words_as_occurs_in_does(tmp_path: Path, tok) -> None:  # type: ignore[no-untyped-def]
+    from niah.needles import occurs_in
+
+    (tmp_path / "a.txt").write_text(
+        "Call 555 now. Room 12b has 2,000 cats; x9 and 7 dogs. Café 31é. End 42"
+    )
+    corpus = load_corpus(open_source(HaystackSpec(kind="files", path=str(tmp_path))), tok, 10)
+    keys = ["555", "12", "12b", "2", "000", "9", "x9", "7", "31", "42", "4", "cats", "ca"]
+    keys += ["room 12B", "café", "1"]
+    found = {k: corpus.contains(k) for k in keys}
+    assert found == {k: occurs_in(k, corpus.lower) for k in keys}
+    assert [k for k, hit in found.items() if hit] == [
+        "555",
+        "12b",
+        "2",
+        "000",
+        "x9",
+        "7",
+        "31",
+        "42",
+        "cats",
+        "room 12B",
+        "café",
+    ]
+
+
+def test_word_start_finds_the_nearest_space_led_token(tok) -> None:  # type: ignore[no-untyped-def]
+    import random
+
+    corpus = load_corpus(open_source(HaystackSpec(kind="generated", seed=2)), tok, 3000)
+
+    def is_word_start(k: int) -> bool:
+        text = corpus.text(k, k + 1)
+        return len(text) > 1 and text[0] == " " and not text[1].isspace()
+
+    rng = random.Random(0)
+    for _ in range(300):
+        a = rng.randrange(0, 2900)
+        z = a + rng.choice([1, 3, 40, 400])
+        expected = [k for k in range(a, z) if is_word_start(k)]
+        assert corpus.word_start(a, z) == (expected[0] if expected else None)
+        assert corpus.word_start(a, z, last=True) == (expected[-1] if expected else None)
