@@ -1,15 +1,22 @@
 """Prompt-building speed and memory, measured side by side in one run.
 
-    python bench/build_prompts.py [--corpus DIR] [--skip-10m]
+    python bench/build_prompts.py [--corpus DIR] [--repeats N] [--grid log|linear|both]
+                                  [--skip-10m]
 
-1. A 10-length (1K -> 1M tokens, log-spaced) x 10-depth grid on a folder corpus
-   with cl100k_base, cold (no corpus cache). The floor does the least any exact
-   harness must: tokenize the needed corpus once, decode it once, then cut each
-   context as a byte slice (no needle, no exactness). Prints niah / floor.
+1. Two 10-length x 10-depth grids on a folder corpus with cl100k_base: lengths
+   1K -> 1M log-spaced, and gkamradt's classic linear spacing (1K, 112K, ... 1M:
+   ~5x the tokens of the log grid). The floor does the least any exact harness must:
+   tokenize the needed corpus once, decode it once, then cut each context as a byte
+   slice (no needle, no exactness, no hashing). niah is timed cold (no corpus cache)
+   and warm (corpus cached on disk), each as a fresh process would run it (the
+   tokenizer reloaded). Floor, cold and warm alternate within each repetition, so
+   the machine's drift hits them alike; medians with (min-max) are printed, and the
+   ratios are medians of the per-repetition ratios.
 2. One 10M-token prompt (the corpus repeated), in a fresh process: wall time and
    peak resident memory.
 
-Targets (issue 2): grid within 1.3x of the floor; 10M prompt under 10 s and 1.5 GiB.
+Targets (issues 2 and 9): each grid within 1.3x of the floor; 10M prompt under 10 s
+and 1.5 GiB.
 """
 
 from __future__ import annotations
@@ -17,13 +24,21 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "gutenberg"
+DEFAULT_CORPUS = next(  # shared/ beside the checkout, or beside a worktree's parent
+    (
+        p / "shared" / "corpora" / "gutenberg"
+        for p in Path(__file__).resolve().parents
+        if (p / "shared" / "corpora" / "gutenberg").is_dir()
+    ),
+    Path(__file__).resolve().parents[2] / "shared" / "corpora" / "gutenberg",
+)
 NEEDLE = {
     "text": "The special magic number is {value}.",
     "question": "What is the special magic number?",
@@ -94,36 +109,86 @@ def ten_million(corpus: Path) -> None:
     print(f"{dt:.2f} {peak:.3f} {bp.context_tokens} {len(bp.context)}")
 
 
+def _spread(xs: list[float], fmt: str = "{:.2f}") -> str:
+    return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}-{fmt.format(max(xs))})"
+
+
+def _lengths(grid: str) -> list[int]:
+    import numpy as np
+
+    spaced = np.geomspace if grid == "log" else np.linspace  # linear: gkamradt's classic
+    return [int(x) for x in spaced(1000, 1_000_000, 10)]
+
+
+DEPTHS = [100 * i / 9 for i in range(10)]
+
+
+def child(corpus: Path, grid: str, what: str) -> None:
+    """One measurement in a fresh process; prints wall and CPU seconds."""
+    import niah.haystack.builder  # imports are not prompt building; loading the tokenizer is
+    import niah.tokenizers
+
+    del niah
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    if what == "floor":
+        floor(corpus, _lengths(grid), len(DEPTHS))
+    else:
+        niah_grid(corpus, _lengths(grid), DEPTHS)
+    print(time.perf_counter() - wall0, time.process_time() - cpu0)
+
+
+def _run(corpus: Path, grid: str, what: str, cache: str) -> tuple[float, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", what, "--grid", grid, "--corpus", str(corpus)],
+        env={**os.environ, "NIAH_CACHE_DIR": cache},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def compare(corpus: Path, grid: str, repeats: int) -> None:
+    """Floor, niah cold and niah warm, alternating, each in a fresh process."""
+    runs: dict[str, list[tuple[float, float]]] = {"floor": [], "cold": [], "warm": []}
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as cache:  # cold: nothing tokenized before
+            for what in ("floor", "cold", "warm"):  # warm: the corpus cached on disk
+                runs[what].append(_run(corpus, grid, what, cache))
+    x = "{:.2f}x"
+    for k, clock in enumerate(("wall", "CPU")):
+        f, c, w = ([r[k] for r in runs[what]] for what in ("floor", "cold", "warm"))
+        cold_r = [a / b for a, b in zip(c, f, strict=True)]
+        warm_r = [a / b for a, b in zip(w, f, strict=True)]
+        cells = [_spread(f), _spread(c), _spread(cold_r, x), _spread(w), _spread(warm_r, x)]
+        print(f"{grid:6s} {clock:4s} " + "  ".join(f"{cell:19s}" for cell in cells))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--grid", choices=["log", "linear", "both"], default="both")
     ap.add_argument("--skip-10m", action="store_true")
     ap.add_argument("--child-10m", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--child", choices=["floor", "cold", "warm"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child_10m:
         ten_million(args.corpus)
         return
+    if args.child:
+        child(args.corpus, args.grid, args.child)
+        return
     if not args.corpus.is_dir():
         sys.exit(f"corpus folder not found: {args.corpus}")
-    import numpy as np
-
-    lengths = [int(x) for x in np.geomspace(1000, 1_000_000, 10)]
-    depths = [float(d) for d in np.linspace(0, 100, 10)]
-    with tempfile.TemporaryDirectory() as cache:
-        os.environ["NIAH_CACHE_DIR"] = cache  # cold: nothing tokenized before
-        t_floor = floor(args.corpus, lengths, len(depths))
-        t_niah, n = niah_grid(args.corpus, lengths, depths)
-        t_warm, _ = niah_grid(args.corpus, lengths, depths)  # corpus cached on disk
-    print(f"grid: {n} prompts, 1K-1M tokens x 10 depths, cl100k_base, {args.corpus.name}")
-    print(f"  floor (tokenize once, decode once, byte slices): {t_floor:6.2f} s")
     print(
-        f"  niah cold (exact lengths, needles at depths):   {t_niah:6.2f} s"
-        f"   ratio {t_niah / t_floor:.2f}x"
+        f"100 prompts: 10 lengths 1K-1M x 10 depths, cl100k_base, {args.corpus.name}; "
+        f"each run a fresh process; median (min-max) of {args.repeats}"
     )
-    print(
-        f"  niah warm (corpus cache on disk):               {t_warm:6.2f} s"
-        f"   ratio {t_warm / t_floor:.2f}x"
-    )
+    heads = ["floor s", "niah cold s", "cold / floor", "niah warm s", "warm / floor"]
+    print(f"{'grid':6s} {'time':4s} " + "  ".join(f"{h:19s}" for h in heads))
+    for grid in ("log", "linear") if args.grid == "both" else (args.grid,):
+        compare(args.corpus, grid, args.repeats)
     if not args.skip_10m:
         with tempfile.TemporaryDirectory() as cache:
             env = {**os.environ, "NIAH_CACHE_DIR": cache}

@@ -19,7 +19,7 @@ Hugging Face tokenizers.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -27,12 +27,16 @@ import numpy as np
 
 from niah.config import Experiment, ModelSpec
 from niah.errors import HaystackError
-from niah.haystack.corpus import Corpus, _encode_chunks, load_corpus
+from niah.haystack.corpus import Corpus, _encode_chunks, load_corpus, unique_ints
+from niah.haystack.digest import PromptHasher, Segment, prompt_digest
 from niah.haystack.sources import Source, open_source
 from niah.needles import Needle, draw_needles, question_for
 from niah.plan import Trial
 from niah.prompt import BuiltPrompt, PlacedNeedle
 from niah.tokenizers import Tokenizer, tokenizer_for
+
+_Layout = list[tuple[str | None, tuple[int, int] | None]]
+"""The context as pieces: text (None: not decoded yet) and the corpus byte range."""
 
 MARGIN = 8
 """Tokens of stable text kept on each side of a junction in its re-encoded window."""
@@ -57,19 +61,15 @@ class _Window:
         return "".join(self.parts)
 
 
-def prompt_digest(messages: list[dict[str, str]]) -> str:
-    """sha256 over the messages (role NUL content NUL ...): cheap for 10M-token prompts."""
-    h = hashlib.sha256()
-    for m in messages:
-        h.update(m["role"].encode() + b"\0")
-        h.update(m["content"].encode() + b"\0")
-    return h.hexdigest()
-
-
 def render_user(template: str, context: str, question: str) -> str:
     """Fill the template in one pass (a context may itself contain braces)."""
     values = {"{context}": context, "{question}": question}
     return re.sub(r"\{context\}|\{question\}", lambda m: values[m.group()], template)
+
+
+def _holds(sorted_arr: np.ndarray, value: int) -> bool:
+    i = int(np.searchsorted(sorted_arr, value))
+    return i < len(sorted_arr) and int(sorted_arr[i]) == value
 
 
 class PromptBuilder:
@@ -94,6 +94,10 @@ class PromptBuilder:
             need = max(self.experiment.grid.lengths()) + FILL_RESERVE
             self._corpus = load_corpus(self.source, self.tokenizer, need)
         return self._corpus
+
+    @functools.cached_property
+    def hasher(self) -> PromptHasher:
+        return PromptHasher(self.corpus.data)
 
     def overhead_tokens(self, question: str) -> int:
         """Prompt tokens outside the context: system, template, question, chat markup."""
@@ -124,16 +128,23 @@ class PromptBuilder:
                 f"grid.context_lengths: {trial.context_length} tokens cannot hold the {what} "
                 f"({needle_tokens + trial.context_length - target} tokens); use longer contexts"
             )
-        haystack, total, context, placed = self._fit(target, target - needle_tokens, needles, trial)
+        haystack, total, layout, placed = self._fit(target, target - needle_tokens, needles, trial)
+        segments: list[Segment] = []
+        for text, where in layout:  # decode the stable middles now, once
+            if text is None and where is not None:
+                text = corpus.decode(*where)
+            segments.append((text or "", where))
+        context = "".join(t for t, _ in segments)
         system = self.experiment.prompt.system
         messages = [{"role": "system", "content": system}] if system else []
-        messages.append(
-            {
-                "role": "user",
-                "content": render_user(self.experiment.prompt.template, context, question),
-            }
-        )
-        digest = prompt_digest(messages)
+        template = self.experiment.prompt.template
+        messages.append({"role": "user", "content": render_user(template, context, question)})
+        pieces = template.split("{context}")
+        if len(pieces) == 2:  # the user message is before + context + after
+            before, after = (render_user(p, "", question) for p in pieces)
+            digest = self.hasher.messages_digest(messages, segments, before, after)
+        else:
+            digest = prompt_digest(messages)
         main = next(
             (
                 p
@@ -157,7 +168,7 @@ class PromptBuilder:
 
     def _fit(
         self, target: int, haystack: int, needles: list[Needle], trial: Trial
-    ) -> tuple[int, int, str, list[PlacedNeedle]]:
+    ) -> tuple[int, int, _Layout, list[PlacedNeedle]]:
         """Find the haystack budget whose context has exactly ``target`` tokens."""
         tried: set[tuple[bool, int, int]] = set()
         total = -1
@@ -171,11 +182,11 @@ class PromptBuilder:
                     break
                 tried.add((whole_sentences, earlier, h))
                 spans = self._spans(h, whole_sentences)
-                context, total, placed, positions = self._assemble(
+                layout, total, placed, positions = self._assemble(
                     spans, needles, trial.needle_depths, h, pinned, earlier
                 )
                 if total == target:
-                    return h, total, context, placed
+                    return h, total, layout, placed
                 # keep the needles where they are while the haystack end is adjusted,
                 # so the count moves smoothly instead of jumping with a needle
                 pinned = positions
@@ -185,9 +196,9 @@ class PromptBuilder:
         ):
             for whole_sentences in (True, False):  # last resort: scan nearby budgets
                 spans = self._spans(h, whole_sentences)
-                context, total, placed, _ = self._assemble(spans, needles, trial.needle_depths, h)
+                layout, total, placed, _ = self._assemble(spans, needles, trial.needle_depths, h)
                 if total == target:
-                    return h, total, context, placed
+                    return h, total, layout, placed
         raise HaystackError(
             f"cannot build exactly {target} tokens for trial {trial.trial_id} "
             f"(closest {total}); please report this with the config"
@@ -230,17 +241,18 @@ class PromptBuilder:
         return [(0, h)]
 
     def _stable(self, first: int, last: int) -> tuple[int, int]:
-        """The widest span of space-led sentence starts within ``[first, last]``.
+        """The widest span between two word-start tokens (" word") within ``[first, last]``.
 
-        A stretch from one " Next" to another tokenizes alone exactly as inside the
-        corpus, for byte-level BPE and for tokenizers that add a prefix space alike,
-        so its token count is a difference of indices. Everything else is re-encoded.
+        A token that is one space then a non-space starts a pre-token for byte-level
+        BPE and for tokenizers that add a prefix space alike, so a stretch from one to
+        another tokenizes alone exactly as inside the corpus and its token count is a
+        difference of indices. Everything else (the windows) is re-encoded. Any word
+        start will do, not only a sentence start: the windows stay a few tokens long.
         """
-        s = self.corpus.space_bounds
-        i = int(np.searchsorted(s, first))
-        j = int(np.searchsorted(s, last, side="right")) - 1
-        if i < len(s) and j >= 0 and s[i] < s[j]:
-            return int(s[i]), int(s[j])
+        lo = self.corpus.word_start(first, last + 1)
+        hi = self.corpus.word_start(first, last + 1, last=True)
+        if lo is not None and hi is not None and lo < hi:
+            return lo, hi
         return 0, 0
 
     def _space_at(self, byte_at: int) -> bool:
@@ -256,7 +268,7 @@ class PromptBuilder:
         h: int,
         pinned: list[int] | None = None,
         earlier: int = 0,
-    ) -> tuple[str, int, list[PlacedNeedle], list[int]]:
+    ) -> tuple[_Layout, int, list[PlacedNeedle], list[int]]:
         corpus = self.corpus
         b = corpus.bounds
         # haystack positions (tokens of haystack before each needle) at sentence starts
@@ -268,13 +280,13 @@ class PromptBuilder:
             parts_b.append(b[lo:hi] - ts + base)
             base += te - ts
         parts_b.append(np.array([h]))
-        starts_arr = np.unique(np.concatenate(parts_b))
+        starts_arr = unique_ints(np.concatenate(parts_b))
         positions = []
         for n, d in enumerate(depths):
             if d >= 100:
                 positions.append(h)
                 continue
-            if pinned is not None and pinned[n] <= d / 100.0 * h and pinned[n] in starts_arr:
+            if pinned is not None and pinned[n] <= d / 100.0 * h and _holds(starts_arr, pinned[n]):
                 positions.append(pinned[n])
                 continue
             i = int(np.searchsorted(starts_arr, d / 100.0 * h, side="right")) - 1 - earlier
@@ -305,16 +317,17 @@ class PromptBuilder:
         needles: list[Needle],
         positions: list[int],
         h: int,
-    ) -> tuple[str, int, list[PlacedNeedle]]:
+    ) -> tuple[_Layout, int, list[PlacedNeedle]]:
+        """The context's layout, its exact token count and where the needles landed."""
         corpus = self.corpus
-        off, data = corpus.offsets, corpus.data
+        off = corpus.offsets
 
         def text(a: int, z: int) -> str:
-            return data[off[a] : off[z]].decode("utf-8", "replace")
+            return corpus.decode(int(off[a]), int(off[z]))
 
         windows: list[_Window] = []
         cur = _Window()
-        parts: list[str] = []
+        parts: _Layout = []
         prev_space = True  # the context start needs no separator
         for idx, piece in enumerate(pieces):
             if isinstance(piece, int):
@@ -324,23 +337,25 @@ class PromptBuilder:
                     lit += " "
                 cur.marks.append((piece, sum(len(p) for p in cur.parts)))
                 cur.parts.append(lit)
-                parts.append(lit)
+                parts.append((lit, None))
                 prev_space = lit[-1].isspace()
                 continue
             ts, te = piece
             prev_space = self._space_at(int(off[te]) - 1)
             lo, hi = self._stable(ts + MARGIN, te - MARGIN)
-            if lo < hi:
-                head, mid, tail = text(ts, lo), text(lo, hi), text(hi, te)
+            if lo < hi:  # the stable middle is decoded only for the final context
+                head, tail = text(ts, lo), text(hi, te)
                 cur.parts.append(head)
                 cur.clean_after = hi - lo
                 windows.append(cur)
                 cur = _Window(parts=[tail])
-                parts.extend((head, mid, tail))
+                parts.append((head, (int(off[ts]), int(off[lo]))))
+                parts.append((None, (int(off[lo]), int(off[hi]))))
+                parts.append((tail, (int(off[hi]), int(off[te]))))
             else:
                 seg = text(ts, te)
                 cur.parts.append(seg)
-                parts.append(seg)
+                parts.append((seg, (int(off[ts]), int(off[te]))))
         windows.append(cur)
 
         total = 0
@@ -367,7 +382,7 @@ class PromptBuilder:
             )
             for i, n in enumerate(needles)
         ]
-        return "".join(parts), total, placed
+        return parts, total, placed
 
 
 _KEEP_BUILDERS = 4

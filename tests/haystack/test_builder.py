@@ -19,6 +19,7 @@ from niah.haystack.builder import PromptBuilder, build
 from niah.haystack.corpus import _encode_chunks
 from niah.haystack.prose import paragraphs
 from niah.tokenizers import HFTokenizer, Tokenizer, load_tokenizer
+from tests.haystack.tricky import TrickyBook
 
 NEEDLE = {
     "text": "The special magic number is {value}.",
@@ -154,6 +155,35 @@ def test_needle_sits_at_a_sentence_start_near_the_depth() -> None:
         assert bp.context[:at].rstrip()[-1] in ".!?\"'"
         # at or before the requested depth, by less than a couple of sentences
         assert trial.requested_depth - 3 <= needle.actual_depth <= trial.requested_depth
+
+
+def test_needles_never_land_inside_a_sentence(tricky_book: TrickyBook) -> None:
+    """1,000 random (length, depth) pairs on prose full of "Mr.", "J. K.", "3.5", "etc. and"."""
+    rng = random.Random(9)
+    lengths: set[int] = set()
+    while len(lengths) < 40:
+        lengths.add(rng.randint(60, 6000))
+    depths: set[float] = set()
+    while len(depths) < 25:
+        depths.add(round(rng.uniform(0, 100), 2))
+    experiment = _experiment(
+        sorted(lengths),
+        sorted(depths),
+        haystack={"kind": "files", "path": str(tricky_book.folder)},
+    )
+    builder = PromptBuilder(experiment, tokenizer=load_tokenizer("tiktoken:cl100k_base"))
+    trials = plan(experiment)
+    assert len(trials) == 1000
+    for trial in trials:
+        bp = builder.build(trial)
+        assert bp.context_tokens == trial.context_length
+        at = bp.context.index(bp.needles[0].text)
+        before, after = bp.context[:at], bp.context[at + len(bp.needles[0].text) :]
+        assert not tricky_book.follows_abbreviation(before), (trial, before[-60:])
+        assert at == 0 or tricky_book.ends_with_sentence(before), (trial, before[-60:])
+        assert not after.strip() or tricky_book.starts_with_sentence(after), (trial, after[:60])
+        if trial.context_length >= 2000:  # true starts are dense enough to reach the depth
+            assert trial.requested_depth - 2 <= bp.actual_depth <= trial.requested_depth
 
 
 def test_contexts_share_their_prefix_up_to_the_first_needle() -> None:
