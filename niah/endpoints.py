@@ -1,0 +1,346 @@
+"""Where each request of a model goes: one server or several, and when none may be used.
+
+An ``EndpointPool`` holds one backend per server of a model (a copy of its spec with
+that server's ``base_url``; a model with one ``base_url`` is a pool of one) and hands
+out a slot on a server for every attempt the runner makes:
+
+* **Affinity.** Trials sharing a long prompt prefix have one home server (planned by
+  ``niah.affinity``), so its KV cache serves the prefix again. An attempt waits for a
+  slot at home; another server takes it only when that server is less than half busy
+  with nothing of its own waiting, so no server idles while work waits. A group whose
+  home is taken out moves to the least-loaded healthy server for good.
+* **Back off together.** A 429 (or a 5xx) that says how long to wait (``Retry-After``,
+  or a provider's rate-limit reset headers) pauses the whole server: nothing is sent to
+  it until the wait is over, and the trial retries elsewhere meanwhile if another
+  server is healthy. Any other transient failure is retried at once on a healthy other
+  server, or after the runner's backoff when there is none.
+* **AIMD.** A server's concurrency limit halves on an overload answer (429, 503, 529),
+  once per round of requests sent before the cut, and grows by ``1/limit`` per success
+  (about one slot per full round), up to its configured concurrency.
+* **Circuit breaker.** ``BREAKER_FAILURES`` failures in a row (connect, timeout, 5xx,
+  a dropped or bad reply) take a server out for ``BREAKER_COOLDOWN_S``, doubled at each
+  new trip up to ``BREAKER_MAX_COOLDOWN_S``; then one probe decides. When every server
+  is out, all are used as if none were: there is nowhere else to go, and the runner's
+  backoff paces the retries.
+
+Waiting is on futures that state changes resolve (a slot freed, a pause over), never
+on a timer, so the pool works the same under the tests' instant sleeps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import Counter, deque
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from niah.affinity import affinity_key, plan_homes
+from niah.aio import TokenBucket
+from niah.backends.base import Backend
+from niah.config import ModelSpec, RunSpec
+from niah.errors import ModelError, TransientModelError
+from niah.plan import Trial
+
+BREAKER_FAILURES = 3
+BREAKER_COOLDOWN_S = 30.0
+BREAKER_MAX_COOLDOWN_S = 600.0
+OVERLOAD_STATUSES = frozenset({429, 503, 529})
+"""Answers that mean "too much at once": the server's limit is cut."""
+HEALTH_KINDS = frozenset({"connect", "connection", "timeout", "server_error", "bad_response"})
+"""Failures that count towards the breaker (a 429 means the server is alive and well)."""
+
+SleepFn = Callable[[float], Awaitable[None]]
+
+
+def endpoint_label(url: str) -> str:
+    """The URL as rows may show it: no user, password, query or fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}".rstrip("/")
+
+
+@dataclass(eq=False)
+class Endpoint:
+    """One server and what the pool knows of it."""
+
+    label: str
+    backend: Backend
+    max_limit: int
+    requests: TokenBucket | None = None
+    tokens: TokenBucket | None = None
+    limit: float = 0.0
+    """The AIMD concurrency limit, 1..max_limit."""
+    inflight: int = 0
+    cuts: int = 0
+    """Limit cuts so far: an overload answer to a request sent before the last cut
+    does not cut again."""
+    pauses: int = 0
+    """Retry-After waits in progress; nothing is sent while any is."""
+    failures: int = 0
+    """Health failures in a row."""
+    trips: int = 0
+    open_until: float = -math.inf
+    tripped: bool = False
+    probing: bool = False
+    reached: bool = False
+    """Some request got an answer (any HTTP status) from this server."""
+    refused: bool = False
+    """The last attempt could not connect."""
+    sent: int = 0
+
+    def __post_init__(self) -> None:
+        self.limit = float(self.max_limit)
+
+    @property
+    def slots(self) -> int:
+        return max(1, int(self.limit))
+
+
+@dataclass(eq=False)
+class Lease:
+    """A slot on ``endpoint`` for one attempt; ``finish`` or ``abandon`` frees it."""
+
+    pool: EndpointPool
+    endpoint: Endpoint
+    cuts: int
+
+    @property
+    def backend(self) -> Backend:
+        return self.endpoint.backend
+
+    def finish(self, error: ModelError | None) -> None:
+        """The attempt's outcome: None for an answer, else the error it raised."""
+        self.pool._finish(self, error)
+
+    def abandon(self) -> None:
+        """Cancelled or crashed: free the slot, learn nothing."""
+        self.endpoint.inflight -= 1
+        self.endpoint.probing = False
+        self.pool._dispatch()
+
+
+@dataclass(eq=False)
+class _Waiter:
+    key: Hashable
+    avoid: Endpoint | None
+    future: asyncio.Future[Endpoint] = field(repr=False)
+
+
+class EndpointPool:
+    """The servers of one model; see the module docstring for the rules."""
+
+    def __init__(self, endpoints: Sequence[Endpoint], *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not endpoints:
+            raise ValueError("a pool needs at least one endpoint")
+        self.endpoints = list(endpoints)
+        self.homes: dict[Hashable, Endpoint] = {}
+        self.clock = clock
+        self._waiters: deque[_Waiter] = deque()
+        self._holds: set[asyncio.Future[None]] = set()
+
+    @classmethod
+    def for_model(cls, spec: ModelSpec, run: RunSpec,
+                  make_backend: Callable[[ModelSpec], Backend]) -> EndpointPool:
+        """One backend per server of ``spec`` (one for a model with one ``base_url``)."""
+        if not spec.endpoints:
+            backend = make_backend(spec)
+            return cls([Endpoint(endpoint_label(spec.base_url or spec.id), backend,
+                                 _cap(run.concurrency, backend))])
+        made: list[Endpoint] = []
+        for e in spec.endpoints:
+            copy = spec.model_copy(update={"base_url": e.base_url, "endpoints": None,
+                                           "api_key_env": e.api_key_env or spec.api_key_env})
+            backend = make_backend(copy)
+            made.append(Endpoint(
+                endpoint_label(e.base_url), backend, _cap(e.concurrency or run.concurrency,
+                                                          backend),
+                TokenBucket(e.requests_per_minute) if e.requests_per_minute else None,
+                TokenBucket(e.tokens_per_minute) if e.tokens_per_minute else None,
+            ))
+        return cls(made)
+
+    @property
+    def primary(self) -> Backend:
+        return self.endpoints[0].backend
+
+    @property
+    def several(self) -> bool:
+        return len(self.endpoints) > 1
+
+    def workers(self) -> int:
+        """Trials in hand at once: every slot, plus one waiting per server when there
+        are several (so a server that frees a slot finds its own next trial waiting)."""
+        slots = sum(e.max_limit for e in self.endpoints)
+        return slots + len(self.endpoints) if self.several else slots
+
+    def plan(self, trials: Sequence[Trial]) -> list[Trial]:
+        """Give every prefix group a home; the order to hand ``trials`` out in."""
+        if not self.several:
+            return list(trials)
+        homes, order = plan_homes(trials, [e.max_limit for e in self.endpoints])
+        self.homes = {key: self.endpoints[i] for key, i in homes.items()}
+        return order
+
+    async def acquire(self, trial: Trial, size: float = 1.0,
+                      avoid: Endpoint | None = None) -> Lease:
+        """A slot for one attempt at ``trial`` (``size`` tokens), not on ``avoid`` when
+        another server can take it; waits while no server may be used."""
+        waiter = _Waiter(affinity_key(trial), avoid,
+                         asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        self._dispatch()
+        try:
+            endpoint = await waiter.future
+        except BaseException:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+            elif waiter.future.done() and not waiter.future.cancelled():
+                Lease(self, waiter.future.result(), 0).abandon()  # granted as we were cancelled
+            raise
+        lease = Lease(self, endpoint, endpoint.cuts)
+        try:
+            if endpoint.requests is not None:
+                await endpoint.requests.acquire()
+            if endpoint.tokens is not None:
+                await endpoint.tokens.acquire(size)
+        except BaseException:
+            lease.abandon()
+            raise
+        return lease
+
+    async def back_off(self, lease: Lease, failure: ModelError, delay: float,
+                       sleep: SleepFn) -> None:
+        """Wait (or not) before retrying after ``failure`` on ``lease``'s server."""
+        endpoint = lease.endpoint
+        elsewhere = any(self._healthy(e) for e in self.endpoints if e is not endpoint)
+        if failure.retry_after is not None:  # the server said how long: it pauses for all
+            if elsewhere:  # the trial goes on elsewhere while the server waits
+                hold = asyncio.ensure_future(self._hold(endpoint, delay, sleep))
+                self._holds.add(hold)
+                hold.add_done_callback(self._holds.discard)
+            else:
+                await self._hold(endpoint, delay, sleep)
+        elif not elsewhere:
+            await sleep(delay)
+
+    def unreachable(self) -> bool:
+        """No server has ever answered and every one refused its last connection."""
+        return all(e.refused and not e.reached for e in self.endpoints)
+
+    async def prepare(self, max_prompt_tokens: int, max_tokens: int) -> None:
+        for e in self.endpoints:
+            await e.backend.prepare(max_prompt_tokens, max_tokens)
+
+    async def aclose(self) -> None:
+        """Stop pending pauses and close every backend."""
+        for hold in list(self._holds):
+            hold.cancel()
+        if self._holds:
+            await asyncio.gather(*self._holds, return_exceptions=True)
+        for e in self.endpoints:
+            await e.backend.aclose()
+
+    # --- the rules -----------------------------------------------------------------
+
+    def _allows(self, e: Endpoint, now: float) -> bool:
+        return not e.tripped or (now >= e.open_until and not e.probing)
+
+    def _healthy(self, e: Endpoint) -> bool:
+        return not e.pauses and not e.tripped and not e.failures
+
+    def _usable(self, now: float) -> list[Endpoint]:
+        allowed = [e for e in self.endpoints if self._allows(e, now)]
+        return [e for e in allowed or self.endpoints if not e.pauses]
+
+    def _choose(self, waiter: _Waiter, usable: list[Endpoint],
+                waiting_for: Counter[Endpoint | None]) -> Endpoint | None:
+        if waiter.avoid in usable and len(usable) > 1:
+            usable = [e for e in usable if e is not waiter.avoid]
+        free = [e for e in usable if e.inflight < e.slots]
+        home = self.homes.get(waiter.key)
+        if home is not None and home in usable:
+            if home in free:
+                return home
+            spare = [e for e in free if e.inflight < e.slots / 2 and not waiting_for[e]]
+            return _least_loaded(spare)
+        choice = _least_loaded(free)
+        if choice is not None and (home is None or home.tripped):
+            self.homes[waiter.key] = choice  # a new group, or its home is out: move it
+        return choice
+
+    def _dispatch(self) -> None:
+        """Grant slots to waiters, oldest first, wherever the rules allow."""
+        if not self._waiters:
+            return
+        usable = self._usable(self.clock())
+        waiting_for = Counter(self.homes.get(w.key) for w in self._waiters)
+        for waiter in list(self._waiters):
+            home = self.homes.get(waiter.key)
+            if waiter.future.done():  # cancelled while waiting
+                self._waiters.remove(waiter)
+                waiting_for[home] -= 1
+                continue
+            endpoint = self._choose(waiter, usable, waiting_for)
+            if endpoint is None:
+                continue
+            self._waiters.remove(waiter)
+            waiting_for[home] -= 1
+            endpoint.inflight += 1
+            endpoint.sent += 1
+            if endpoint.tripped:
+                endpoint.probing = True
+                usable = self._usable(self.clock())
+            waiter.future.set_result(endpoint)
+
+    def _finish(self, lease: Lease, error: ModelError | None) -> None:
+        e = lease.endpoint
+        e.inflight -= 1
+        probing, e.probing = e.probing, False
+        if error is None or not isinstance(error, TransientModelError):
+            e.reached, e.refused, e.failures = True, False, 0  # it answered: alive
+            if probing:
+                e.tripped, e.trips = False, 0
+            if error is None:
+                e.limit = min(float(e.max_limit), e.limit + 1.0 / e.limit)
+        else:
+            e.refused = error.kind == "connect"
+            e.reached = e.reached or (not e.refused and error.kind != "timeout")
+            if error.status in OVERLOAD_STATUSES and lease.cuts == e.cuts:
+                e.limit, e.cuts = max(1.0, e.limit / 2), e.cuts + 1
+            if error.kind in HEALTH_KINDS:
+                e.failures += 1
+                if probing or e.failures >= BREAKER_FAILURES:
+                    self._trip(e)
+        self._dispatch()
+
+    def _trip(self, e: Endpoint) -> None:
+        e.trips += 1
+        e.tripped = True
+        cooldown = BREAKER_COOLDOWN_S * 2 ** (e.trips - 1)
+        e.open_until = self.clock() + min(cooldown, BREAKER_MAX_COOLDOWN_S)
+
+    async def _hold(self, e: Endpoint, seconds: float, sleep: SleepFn) -> None:
+        e.pauses += 1
+        try:
+            await sleep(seconds)
+        finally:
+            e.pauses -= 1
+            self._dispatch()
+
+
+def _cap(concurrency: int, backend: Backend) -> int:
+    if backend.max_concurrency is not None:
+        return max(1, min(concurrency, backend.max_concurrency))
+    return concurrency
+
+
+def _least_loaded(endpoints: list[Endpoint]) -> Endpoint | None:
+    """Fewest in flight per slot; servers that just failed last."""
+    if not endpoints:
+        return None
+    return min(endpoints, key=lambda e: (e.failures > 0, (e.inflight + 1) / e.slots))
