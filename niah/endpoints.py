@@ -10,10 +10,11 @@ out a slot on a server for every attempt the runner makes:
   with nothing of its own waiting, so no server idles while work waits. A group whose
   home is taken out moves to the least-loaded healthy server for good.
 * **Back off together.** A 429 (or a 5xx) that says how long to wait (``Retry-After``,
-  or a provider's rate-limit reset headers) pauses the whole server: nothing is sent to
-  it until the wait is over, and the trial retries elsewhere meanwhile if another
-  server is healthy. Any other transient failure is retried at once on a healthy other
-  server, or after the runner's backoff when there is none.
+  or a provider's rate-limit reset headers) pauses the whole server from the moment it
+  arrives: nothing is sent to it until the wait is over, whether or not that trial is
+  retried. The trial retries elsewhere meanwhile if another server is healthy, else
+  when the pause ends. Any other transient failure is retried at once on a healthy
+  other server, or after the runner's backoff when there is none.
 * **AIMD.** A server's concurrency limit halves on an overload answer (429, 503, 529),
   once per round of requests sent before the cut, and grows by ``1/limit`` per success
   (about one slot per full round), up to its configured concurrency.
@@ -23,8 +24,9 @@ out a slot on a server for every attempt the runner makes:
   is out, all are used as if none were: there is nowhere else to go, and the runner's
   backoff paces the retries.
 
-Waiting is on futures that state changes resolve (a slot freed, a pause over), never
-on a timer, so the pool works the same under the tests' instant sleeps.
+Waiting is on futures that state changes resolve (a slot freed, a pause over); the
+only timed waits are the pauses, through the runner's one injectable sleep, so the
+pool works the same under the tests' instant sleeps.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ OVERLOAD_STATUSES = frozenset({429, 503, 529})
 """Answers that mean "too much at once": the server's limit is cut."""
 HEALTH_KINDS = frozenset({"connect", "connection", "timeout", "server_error", "bad_response"})
 """Failures that count towards the breaker (a 429 means the server is alive and well)."""
+
+PAUSE_CAP_S = 600.0
+"""The longest pause a server's wait hint can cause (as the runner's retry cap)."""
 
 SleepFn = Callable[[float], Awaitable[None]]
 
@@ -80,6 +85,8 @@ class Endpoint:
     does not cut again."""
     pauses: int = 0
     """Retry-After waits in progress; nothing is sent while any is."""
+    resumed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
+    """Set when no pause is in progress."""
     failures: int = 0
     """Health failures in a row."""
     trips: int = 0
@@ -94,6 +101,7 @@ class Endpoint:
 
     def __post_init__(self) -> None:
         self.limit = float(self.max_limit)
+        self.resumed.set()
 
     @property
     def slots(self) -> int:
@@ -134,35 +142,39 @@ class EndpointPool:
     """The servers of one model; see the module docstring for the rules."""
 
     def __init__(self, endpoints: Sequence[Endpoint], *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: SleepFn = asyncio.sleep) -> None:
         if not endpoints:
             raise ValueError("a pool needs at least one endpoint")
         self.endpoints = list(endpoints)
         self.homes: dict[Hashable, Endpoint] = {}
         self.clock = clock
+        self.sleep = sleep
+        """Times the pauses: the runner's backoff sleep."""
         self._waiters: deque[_Waiter] = deque()
         self._holds: set[asyncio.Future[None]] = set()
 
     @classmethod
     def for_model(cls, spec: ModelSpec, run: RunSpec,
-                  make_backend: Callable[[ModelSpec], Backend]) -> EndpointPool:
+                  make_backend: Callable[[ModelSpec], Backend], *,
+                  sleep: SleepFn = asyncio.sleep) -> EndpointPool:
         """One backend per server of ``spec`` (one for a model with one ``base_url``)."""
         if not spec.endpoints:
             backend = make_backend(spec)
             return cls([Endpoint(endpoint_label(spec.base_url or spec.id), backend,
-                                 _cap(run.concurrency, backend))])
+                                 _cap(run.concurrency, backend))], sleep=sleep)
         made: list[Endpoint] = []
         for e in spec.endpoints:
             copy = spec.model_copy(update={"base_url": e.base_url, "endpoints": None,
                                            "api_key_env": e.api_key_env or spec.api_key_env})
-            backend = make_backend(copy)
+            backend = make_backend(copy)  # a bad URL or missing key: a ConfigError here
             made.append(Endpoint(
-                endpoint_label(e.base_url), backend, _cap(e.concurrency or run.concurrency,
-                                                          backend),
+                endpoint_label(e.base_url), backend,
+                _cap(e.concurrency or run.concurrency, backend),
                 TokenBucket(e.requests_per_minute) if e.requests_per_minute else None,
                 TokenBucket(e.tokens_per_minute) if e.tokens_per_minute else None,
             ))
-        return cls(made)
+        return cls(made, sleep=sleep)
 
     @property
     def primary(self) -> Backend:
@@ -213,20 +225,17 @@ class EndpointPool:
             raise
         return lease
 
-    async def back_off(self, lease: Lease, failure: ModelError, delay: float,
-                       sleep: SleepFn) -> None:
-        """Wait (or not) before retrying after ``failure`` on ``lease``'s server."""
+    async def back_off(self, lease: Lease, failure: ModelError, delay: float) -> None:
+        """Wait before retrying after ``failure`` on ``lease``'s server: not at all when
+        another server is healthy; else until the pause ends when the failure paused
+        the server, or ``delay`` (the runner's backoff)."""
         endpoint = lease.endpoint
-        elsewhere = any(self._healthy(e) for e in self.endpoints if e is not endpoint)
-        if failure.retry_after is not None:  # the server said how long: it pauses for all
-            if elsewhere:  # the trial goes on elsewhere while the server waits
-                hold = asyncio.ensure_future(self._hold(endpoint, delay, sleep))
-                self._holds.add(hold)
-                hold.add_done_callback(self._holds.discard)
-            else:
-                await self._hold(endpoint, delay, sleep)
-        elif not elsewhere:
-            await sleep(delay)
+        if any(self._healthy(e) for e in self.endpoints if e is not endpoint):
+            return
+        if failure.retry_after is not None:
+            await endpoint.resumed.wait()  # the server's wait is this trial's too
+        else:
+            await self.sleep(delay)
 
     def unreachable(self) -> bool:
         """No server has ever answered and every one refused its last connection."""
@@ -308,6 +317,8 @@ class EndpointPool:
             if error is None:
                 e.limit = min(float(e.max_limit), e.limit + 1.0 / e.limit)
         else:
+            if error.retry_after is not None:  # the server said how long: all wait
+                self._pause(e, min(error.retry_after, PAUSE_CAP_S))
             e.refused = error.kind == "connect"
             e.reached = e.reached or (not e.refused and error.kind != "timeout")
             if error.status in OVERLOAD_STATUSES and lease.cuts == e.cuts:
@@ -324,12 +335,20 @@ class EndpointPool:
         cooldown = BREAKER_COOLDOWN_S * 2 ** (e.trips - 1)
         e.open_until = self.clock() + min(cooldown, BREAKER_MAX_COOLDOWN_S)
 
-    async def _hold(self, e: Endpoint, seconds: float, sleep: SleepFn) -> None:
+    def _pause(self, e: Endpoint, seconds: float) -> None:
         e.pauses += 1
+        e.resumed.clear()
+        hold = asyncio.ensure_future(self._resume_after(e, seconds))
+        self._holds.add(hold)
+        hold.add_done_callback(self._holds.discard)
+
+    async def _resume_after(self, e: Endpoint, seconds: float) -> None:
         try:
-            await sleep(seconds)
+            await self.sleep(seconds)
         finally:
             e.pauses -= 1
+            if not e.pauses:
+                e.resumed.set()
             self._dispatch()
 
 

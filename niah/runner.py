@@ -231,7 +231,7 @@ class Runner:
                 return None, _error_info(failure), attempt, lease
             failed_at = lease.endpoint
             await mr.endpoints.back_off(
-                lease, failure, backoff_delay(attempt, failure.retry_after, self.rng), self.sleep)
+                lease, failure, backoff_delay(attempt, failure.retry_after, self.rng))
 
     def _check_error_rate(self, mr: ModelRun, row: ResultRow) -> None:
         run = self.experiment.run
@@ -323,7 +323,8 @@ async def run_async(
     try:
         for spec in experiment.model:
             builder = make_builder(experiment, spec)
-            pool = EndpointPool.for_model(spec, run, create_backend)  # one backend per server
+            pool = EndpointPool.for_model(spec, run, create_backend,  # one backend per server
+                                          sleep=sleep or backoff_sleep)
             mr = ModelRun(spec, pool.primary, builder, pool=pool)
             models.append(mr)
             mr.requests = TokenBucket(run.requests_per_minute) if run.requests_per_minute else None
