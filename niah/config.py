@@ -57,6 +57,13 @@ class EndpointSpec(_Strict):
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Overrides ``model.api_key_env`` for this server."""
 
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {v!r}")
+        return v
+
 
 def _urls_to_endpoints(data: Any) -> Any:
     """``base_url: [a, b]`` is ``endpoints: [{base_url: a}, {base_url: b}]``; a list of
