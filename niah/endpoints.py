@@ -267,44 +267,55 @@ class EndpointPool:
         return [e for e in allowed or self.endpoints if not e.pauses]
 
     def _choose(self, waiter: _Waiter, usable: list[Endpoint],
-                waiting_for: Counter[Endpoint | None]) -> Endpoint | None:
+                waiting_for: Counter[Endpoint | None] | None) -> Endpoint | None:
+        """Where ``waiter`` goes now, or None; ``waiting_for`` given: only a steal."""
         if waiter.avoid in usable and len(usable) > 1:
             usable = [e for e in usable if e is not waiter.avoid]
         free = [e for e in usable if e.inflight < e.slots]
         home = self.homes.get(waiter.key)
         if home is not None and home in usable:
-            if home in free:
-                return home
+            if waiting_for is None:
+                return home if home in free else None
             spare = [e for e in free if e.inflight < e.slots / 2 and not waiting_for[e]]
             return _least_loaded(spare)
+        if waiting_for is not None:
+            return None
         choice = _least_loaded(free)
         if choice is not None and (home is None or home.tripped):
             self.homes[waiter.key] = choice  # a new group, or its home is out: move it
         return choice
 
     def _dispatch(self) -> None:
-        """Grant slots to waiters, oldest first, wherever the rules allow."""
+        """Grant slots: oldest first to their home (or anywhere, for a trial without a
+        usable home); then a server less than half busy with nothing of its own waiting
+        takes the youngest waiter, whose prefix is the shortest: the least to lose."""
+        for waiter in list(self._waiters):
+            if waiter.future.done():  # cancelled while waiting
+                self._waiters.remove(waiter)
         if not self._waiters:
             return
         usable = self._usable(self.clock())
-        waiting_for = Counter(self.homes.get(w.key) for w in self._waiters)
         for waiter in list(self._waiters):
-            home = self.homes.get(waiter.key)
-            if waiter.future.done():  # cancelled while waiting
-                self._waiters.remove(waiter)
-                waiting_for[home] -= 1
-                continue
+            usable = self._grant(waiter, self._choose(waiter, usable, None), usable)
+        waiting_for = Counter(self.homes.get(w.key) for w in self._waiters)
+        for waiter in reversed(self._waiters.copy()):
             endpoint = self._choose(waiter, usable, waiting_for)
-            if endpoint is None:
-                continue
-            self._waiters.remove(waiter)
-            waiting_for[home] -= 1
-            endpoint.inflight += 1
-            endpoint.sent += 1
-            if endpoint.tripped:
-                endpoint.probing = True
-                usable = self._usable(self.clock())
-            waiter.future.set_result(endpoint)
+            if endpoint is not None:
+                waiting_for[self.homes.get(waiter.key)] -= 1
+            usable = self._grant(waiter, endpoint, usable)
+
+    def _grant(self, waiter: _Waiter, endpoint: Endpoint | None,
+               usable: list[Endpoint]) -> list[Endpoint]:
+        if endpoint is None:
+            return usable
+        self._waiters.remove(waiter)
+        endpoint.inflight += 1
+        endpoint.sent += 1
+        waiter.future.set_result(endpoint)
+        if endpoint.tripped:  # a probe: no other request until it answers
+            endpoint.probing = True
+            return self._usable(self.clock())
+        return usable
 
     def _finish(self, lease: Lease, error: ModelError | None) -> None:
         e = lease.endpoint

@@ -156,6 +156,27 @@ def test_an_idle_server_takes_a_waiting_trial_from_a_busy_home() -> None:
     run(scenario())
 
 
+def test_a_server_that_frees_up_takes_the_youngest_waiter_the_shortest_prefix() -> None:
+    p = pool(1, 1)
+    home, other = p.endpoints
+    old, young = trial(4000, 90.0), trial(4000, 10.0)
+    p.homes = {(4000, 7): home, (4000, 0): home, (1000, 4): other}
+
+    async def scenario() -> None:
+        busy_home = await p.acquire(trial(4000, 90.0, repeat=1))
+        busy_other = await p.acquire(trial(1000, 50.0))
+        waiting = [asyncio.ensure_future(p.acquire(t)) for t in (old, young)]
+        await asyncio.sleep(0)
+        busy_other.finish(None)  # nothing of its own waits: it takes the shorter prefix
+        await asyncio.sleep(0)
+        assert [w.done() for w in waiting] == [False, True]
+        assert waiting[1].result().endpoint is other
+        busy_home.finish(None)
+        assert (await waiting[0]).endpoint is home  # the long prefix stays home
+
+    run(scenario())
+
+
 def test_a_pause_stops_every_request_to_that_server_until_it_ends() -> None:
     async def scenario() -> None:
         gate = Gate()
