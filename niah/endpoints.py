@@ -15,14 +15,10 @@ out a slot on a server for every attempt the runner makes:
   retried. The trial retries elsewhere meanwhile if another server is healthy, else
   when the pause ends. Any other transient failure is retried at once on a healthy
   other server, or after the runner's backoff when there is none.
-* **AIMD.** A server's concurrency limit halves on an overload answer (429, 503, 529),
-  once per round of requests sent before the cut, and grows by ``1/limit`` per success
-  (about one slot per full round), up to its configured concurrency.
-* **Circuit breaker.** ``BREAKER_FAILURES`` failures in a row (connect, timeout, 5xx,
-  a dropped or bad reply) take a server out for ``BREAKER_COOLDOWN_S``, doubled at each
-  new trip up to ``BREAKER_MAX_COOLDOWN_S``; then one probe decides. When every server
-  is out, all are used as if none were: there is nowhere else to go, and the runner's
-  backoff paces the retries.
+* **AIMD and breaker** (``niah.server_state``). A server's concurrency limit halves on
+  an overload answer and grows back one slot per round; a server failing again and
+  again is taken out for a while. When every server is out, all are used as if none
+  were: there is nowhere else to go, and the runner's backoff paces the retries.
 
 Waiting is on futures that state changes resolve (a slot freed, a pause over); the
 only timed waits are the pauses, through the runner's one injectable sleep, so the
@@ -32,12 +28,10 @@ pool works the same under the tests' instant sleeps.
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from niah.affinity import affinity_key, plan_homes
 from niah.aio import TokenBucket
@@ -45,67 +39,12 @@ from niah.backends.base import Backend
 from niah.config import ModelSpec, RunSpec
 from niah.errors import ModelError, TransientModelError
 from niah.plan import Trial
-
-BREAKER_FAILURES = 3
-BREAKER_COOLDOWN_S = 30.0
-BREAKER_MAX_COOLDOWN_S = 600.0
-OVERLOAD_STATUSES = frozenset({429, 503, 529})
-"""Answers that mean "too much at once": the server's limit is cut."""
-HEALTH_KINDS = frozenset({"connect", "connection", "timeout", "server_error", "bad_response"})
-"""Failures that count towards the breaker (a 429 means the server is alive and well)."""
+from niah.server_state import Endpoint, endpoint_label
 
 PAUSE_CAP_S = 600.0
 """The longest pause a server's wait hint can cause (as the runner's retry cap)."""
 
 SleepFn = Callable[[float], Awaitable[None]]
-
-
-def endpoint_label(url: str) -> str:
-    """The URL as rows may show it: no user, password, query or fragment."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}{parts.path}".rstrip("/")
-
-
-@dataclass(eq=False)
-class Endpoint:
-    """One server and what the pool knows of it."""
-
-    label: str
-    backend: Backend
-    max_limit: int
-    requests: TokenBucket | None = None
-    tokens: TokenBucket | None = None
-    limit: float = 0.0
-    """The AIMD concurrency limit, 1..max_limit."""
-    inflight: int = 0
-    cuts: int = 0
-    """Limit cuts so far: an overload answer to a request sent before the last cut
-    does not cut again."""
-    pauses: int = 0
-    """Retry-After waits in progress; nothing is sent while any is."""
-    resumed: asyncio.Event = field(default_factory=asyncio.Event, repr=False)
-    """Set when no pause is in progress."""
-    failures: int = 0
-    """Health failures in a row."""
-    trips: int = 0
-    open_until: float = -math.inf
-    tripped: bool = False
-    probing: bool = False
-    reached: bool = False
-    """Some request got an answer (any HTTP status) from this server."""
-    refused: bool = False
-    """The last attempt could not connect."""
-    sent: int = 0
-
-    def __post_init__(self) -> None:
-        self.limit = float(self.max_limit)
-        self.resumed.set()
-
-    @property
-    def slots(self) -> int:
-        return max(1, int(self.limit))
 
 
 @dataclass(eq=False)
@@ -230,7 +169,7 @@ class EndpointPool:
         another server is healthy; else until the pause ends when the failure paused
         the server, or ``delay`` (the runner's backoff)."""
         endpoint = lease.endpoint
-        if any(self._healthy(e) for e in self.endpoints if e is not endpoint):
+        if any(e.healthy for e in self.endpoints if e is not endpoint):
             return
         if failure.retry_after is not None:
             await endpoint.resumed.wait()  # the server's wait is this trial's too
@@ -256,14 +195,8 @@ class EndpointPool:
 
     # --- the rules -----------------------------------------------------------------
 
-    def _allows(self, e: Endpoint, now: float) -> bool:
-        return not e.tripped or (now >= e.open_until and not e.probing)
-
-    def _healthy(self, e: Endpoint) -> bool:
-        return not e.pauses and not e.tripped and not e.failures
-
     def _usable(self, now: float) -> list[Endpoint]:
-        allowed = [e for e in self.endpoints if self._allows(e, now)]
+        allowed = [e for e in self.endpoints if e.allows(now)]
         return [e for e in allowed or self.endpoints if not e.pauses]
 
     def _choose(self, waiter: _Waiter, usable: list[Endpoint],
@@ -322,29 +255,12 @@ class EndpointPool:
         e.inflight -= 1
         probing, e.probing = e.probing, False
         if error is None or not isinstance(error, TransientModelError):
-            e.reached, e.refused, e.failures = True, False, 0  # it answered: alive
-            if probing:
-                e.tripped, e.trips = False, 0
-            if error is None:
-                e.limit = min(float(e.max_limit), e.limit + 1.0 / e.limit)
+            e.answered(probing, grow=error is None)  # a permanent error is an answer too
         else:
             if error.retry_after is not None:  # the server said how long: all wait
                 self._pause(e, min(error.retry_after, PAUSE_CAP_S))
-            e.refused = error.kind == "connect"
-            e.reached = e.reached or (not e.refused and error.kind != "timeout")
-            if error.status in OVERLOAD_STATUSES and lease.cuts == e.cuts:
-                e.limit, e.cuts = max(1.0, e.limit / 2), e.cuts + 1
-            if error.kind in HEALTH_KINDS:
-                e.failures += 1
-                if probing or e.failures >= BREAKER_FAILURES:
-                    self._trip(e)
+            e.failed(error, lease.cuts, probing, self.clock())
         self._dispatch()
-
-    def _trip(self, e: Endpoint) -> None:
-        e.trips += 1
-        e.tripped = True
-        cooldown = BREAKER_COOLDOWN_S * 2 ** (e.trips - 1)
-        e.open_until = self.clock() + min(cooldown, BREAKER_MAX_COOLDOWN_S)
 
     def _pause(self, e: Endpoint, seconds: float) -> None:
         e.pauses += 1

@@ -12,19 +12,13 @@ from typing import Any
 
 import pytest
 
+from niah.aio import TokenBucket
 from niah.backends.base import Backend, Completion, Request
 from niah.config import ModelSpec, RunSpec
-from niah.endpoints import (
-    BREAKER_COOLDOWN_S,
-    BREAKER_FAILURES,
-    PAUSE_CAP_S,
-    Endpoint,
-    EndpointPool,
-    Lease,
-    endpoint_label,
-)
+from niah.endpoints import PAUSE_CAP_S, EndpointPool, Lease
 from niah.errors import PermanentModelError, TransientModelError
 from niah.plan import Trial
+from niah.server_state import BREAKER_COOLDOWN_S, BREAKER_FAILURES, Endpoint, endpoint_label
 
 
 class Idle(Backend):
@@ -107,11 +101,15 @@ def test_one_url_is_a_pool_of_one_and_a_list_one_backend_per_server() -> None:
     single = EndpointPool.for_model(ModelSpec(id="fake/m", base_url="http://a"), run_spec, make)
     assert not single.several and single.workers() == 3
     spec = ModelSpec.model_validate({"id": "fake/m", "api_key_env": "K", "endpoints": [
-        {"base_url": "http://a", "concurrency": 5}, {"base_url": "http://b", "api_key_env": "B"}]})
+        {"base_url": "http://a", "concurrency": 5, "requests_per_minute": 60},
+        {"base_url": "http://b", "api_key_env": "B", "tokens_per_minute": 1e6}]})
     several = EndpointPool.for_model(spec, run_spec, make)
     assert [(s.base_url, s.endpoints, s.api_key_env) for s in made[1:]] == [
         ("http://a", None, "K"), ("http://b", None, "B")]
     assert [e.max_limit for e in several.endpoints] == [5, 3]
+    a, b = several.endpoints
+    assert a.requests is not None and a.tokens is None
+    assert b.requests is None and b.tokens is not None
     assert several.workers() == 5 + 3 + 2  # every slot and one trial waiting per server
 
 
@@ -360,5 +358,28 @@ def test_pauses_still_pending_are_stopped_on_close() -> None:
         assert p.endpoints[0].pauses == 1
         await p.aclose()
         assert p.endpoints[0].pauses == 0 and p.endpoints[0].resumed.is_set()
+
+    run(scenario())
+
+
+def test_a_servers_own_rate_limit_is_waited_for_once_it_is_chosen() -> None:
+    clock = Clock()
+    waited: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited.append(seconds)
+        clock.now += seconds
+
+    spec = ModelSpec(id="fake/m")
+    limited = Endpoint("http://slow", Idle(spec), 4,
+                       requests=TokenBucket(6, clock=clock, sleep=sleep),  # one per 10 s
+                       tokens=TokenBucket(600, clock=clock, sleep=sleep))
+    p = EndpointPool([limited], clock=clock)
+
+    async def scenario() -> None:
+        (await p.acquire(trial(), size=100)).finish(None)
+        assert waited == []
+        (await p.acquire(trial(), size=100)).finish(None)
+        assert waited == [pytest.approx(10.0)]  # the request bucket; tokens had room
 
     run(scenario())
