@@ -19,7 +19,7 @@ from niah.affinity import affinity_key
 from niah.config import Experiment, load_experiment
 from niah.plan import plan
 from niah.results import ResultRow, read_rows
-from niah.runner import run_async
+from niah.runner import RunFailed, run_async
 from tests.fakes.endpoint_server import EndpointServer
 
 NEEDLE = {"text": "The special magic number is {value}.",
@@ -139,3 +139,24 @@ def test_aimd_settles_near_a_servers_fixed_capacity(tmp_path: Path, sleeps: list
     assert rejected_later / len(later) <= 0.3, (rejected_later, len(later))
     accepted = [a.inflight for a in later if a.inflight <= capacity]
     assert sum(accepted) / len(accepted) >= capacity / 2
+
+
+def test_a_server_down_from_the_start_is_skipped(tmp_path: Path, sleeps: list[float]) -> None:
+    with EndpointServer() as down, EndpointServer(hold_s=0.002) as up:
+        down.kill()  # nothing listens there any more: connections are refused
+        exp = experiment(model(down, up), [200, 400], [0, 50, 100], concurrency=2)
+        rows = go(exp, tmp_path / "out")
+    assert len(rows) == 6 and all(r.score == 1.0 for r in rows)
+    assert {r.extra["endpoint"] for r in rows} == {up.base_url}
+    assert sum(r.attempts for r in rows) - len(rows) <= 3  # the breaker took it out
+
+
+def test_when_no_server_can_be_reached_the_model_stops_at_once(
+    tmp_path: Path, sleeps: list[float]
+) -> None:
+    with EndpointServer() as a, EndpointServer() as b:
+        a.kill()
+        b.kill()
+        exp = experiment(model(a, b), [200, 400], [0, 50, 100], concurrency=2)
+        with pytest.raises(RunFailed, match="cannot reach the endpoint after 3 attempts"):
+            asyncio.run(run_async(exp, tmp_path / "out"))
