@@ -32,6 +32,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from niah.affinity import affinity_key, plan_homes
 from niah.aio import TokenBucket
@@ -122,6 +123,13 @@ class EndpointPool:
     @property
     def several(self) -> bool:
         return len(self.endpoints) > 1
+
+    def describe(self) -> dict[str, Any]:
+        """The first backend's facts for the manifest, and every server's label."""
+        facts = self.primary.describe()
+        if self.several:
+            facts["endpoints"] = [e.label for e in self.endpoints]
+        return facts
 
     def workers(self) -> int:
         """Trials in hand at once: every slot, plus one waiting per server when there

@@ -335,10 +335,8 @@ async def run_async(
             mr.build_ahead = builder_factory is None and wants_process(
                 run.build_prompts, mr.backend.remote, len(pending)
             )
-        facts = [{"id": m.spec.id, "backend": m.backend.describe(),
-                  "tokenizer": m.builder.tokenizer.name,
-                  **({"endpoints": [e.label for e in m.endpoints.endpoints]}
-                     if m.endpoints.several else {})} for m in models]
+        facts = [{"id": m.spec.id, "backend": m.endpoints.describe(),
+                  "tokenizer": m.builder.tokenizer.name} for m in models]
         with RunStore.open(run_dir, experiment, facts, fresh=fresh) as store:
             cache = ResponseCache(cache_dir) if run.cache else None
             try:

@@ -81,5 +81,5 @@ def test_a_run_over_two_servers_records_who_answered_without_secrets(
     assert Counter(r.extra["endpoint"] for r in rows) == Counter(answered)
     assert "hunter2" not in (out / "results.jsonl").read_text()
     manifest = json.loads((out / MANIFEST_FILE).read_text())
-    assert manifest["models"][0]["endpoints"] == [a.base_url, b.base_url]
+    assert manifest["models"][0]["backend"]["endpoints"] == [a.base_url, b.base_url]
     assert "recall" in capsys.readouterr().out.lower()
