@@ -41,54 +41,13 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
-# --- endpoints (issue 16): several servers of one model -------------------------------
-class EndpointSpec(_Strict):
-    """One server of a model served by several (``model.endpoints``)."""
-
-    base_url: str = Field(min_length=1)
-    """The server's URL, as ``model.base_url`` would be (``http://10.0.0.2:8000/v1``)."""
-    concurrency: int | None = Field(default=None, ge=1, le=1024)
-    """In-flight requests to this server (the most: it drops on 429s and grows back);
-    default ``run.concurrency``."""
-    requests_per_minute: float | None = Field(default=None, gt=0)
-    """This server's own request rate limit (``run.requests_per_minute`` is the model's)."""
-    tokens_per_minute: float | None = Field(default=None, gt=0)
-    """This server's own token rate limit (``run.tokens_per_minute`` is the model's)."""
-    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    """Overrides ``model.api_key_env`` for this server."""
-
-    @field_validator("base_url")
-    @classmethod
-    def _http(cls, v: str) -> str:
-        if not v.startswith(("http://", "https://")):
-            raise ValueError(f"must start with http:// or https://, got {v!r}")
-        return v
-
-
-def _urls_to_endpoints(data: Any) -> Any:
-    """``base_url: [a, b]`` is ``endpoints: [{base_url: a}, {base_url: b}]``; a list of
-    one is a plain ``base_url``; an empty list stays for ``base_url``'s own check."""
-    urls = data.get("base_url") if isinstance(data, dict) else None
-    if isinstance(urls, list) and urls and "endpoints" not in data:
-        data = {k: v for k, v in data.items() if k != "base_url"}
-        if len(urls) == 1:
-            data["base_url"] = urls[0]
-        else:
-            data["endpoints"] = [{"base_url": url} for url in urls]
-    return data
-
-
-def _url_or_urls(schema: dict[str, Any]) -> None:
-    schema["anyOf"] = [{"type": "string"}, {"type": "array", "items": {"type": "string"},
-                                            "minItems": 1}, {"type": "null"}]
-# --- end endpoints --------------------------------------------------------------------
-
-
 class ModelSpec(_Strict):
     """A model under test: ``provider/model`` plus how to reach it."""
 
     id: str = Field(description="`provider/model`")
-    base_url: str | None = Field(default=None, json_schema_extra=_url_or_urls)
+    base_url: str | None = Field(default=None, json_schema_extra=lambda schema: schema.update(
+        anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"},
+                                    "minItems": 1}, {"type": "null"}]))
     """Endpoint for HTTP backends (required by ``openai-compatible``); a list of URLs
     spreads the trials over several servers of the same model (see ``endpoints``)."""
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -113,7 +72,19 @@ class ModelSpec(_Strict):
         return v
 
     # --- endpoints (issue 16) ---
-    _several_urls = model_validator(mode="before")(_urls_to_endpoints)
+    @model_validator(mode="before")
+    @classmethod
+    def _several_urls(cls, data: Any) -> Any:
+        """``base_url: [a, b]`` is ``endpoints: [{base_url: a}, {base_url: b}]``; a list
+        of one is a plain ``base_url``; an empty list stays for ``base_url``'s check."""
+        urls = data.get("base_url") if isinstance(data, dict) else None
+        if isinstance(urls, list) and urls and "endpoints" not in data:
+            data = {k: v for k, v in data.items() if k != "base_url"}
+            if len(urls) == 1:
+                data["base_url"] = urls[0]
+            else:
+                data["endpoints"] = [{"base_url": url} for url in urls]
+        return data
 
     @field_validator("base_url", mode="before")
     @classmethod
@@ -152,6 +123,34 @@ class ModelSpec(_Strict):
     @property
     def name(self) -> str:
         return self.id.split("/", 1)[1]
+
+
+# --- endpoints (issue 16): one server of several ---------------------------------------
+class EndpointSpec(_Strict):
+    """One server of a model served by several (``model.endpoints``)."""
+
+    base_url: str = Field(min_length=1)
+    """The server's URL, as ``model.base_url`` would be (``http://10.0.0.2:8000/v1``)."""
+    concurrency: int | None = Field(default=None, ge=1, le=1024)
+    """In-flight requests to this server (the most: it drops on 429s and grows back);
+    default ``run.concurrency``."""
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    """This server's own request rate limit (``run.requests_per_minute`` is the model's)."""
+    tokens_per_minute: float | None = Field(default=None, gt=0)
+    """This server's own token rate limit (``run.tokens_per_minute`` is the model's)."""
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Overrides ``model.api_key_env`` for this server."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {v!r}")
+        return v
+
+
+ModelSpec.model_rebuild()  # its endpoints field names the class above
+# --- end endpoints --------------------------------------------------------------------
 
 
 def _model_spec(value: Any) -> Any:
