@@ -227,7 +227,9 @@ class Runner:
             if failure.kind != "connect":
                 mr.answered = True
             elif not mr.answered and attempt >= CONNECT_ATTEMPTS and mr.endpoints.unreachable():
-                raise RunAborted(f"{mr.spec.id}: cannot reach the endpoint after {attempt} "
+                where = (f"any of its {len(mr.endpoints.endpoints)} endpoints"
+                         if mr.endpoints.several else "the endpoint")
+                raise RunAborted(f"{mr.spec.id}: cannot reach {where} after {attempt} "
                                  f"attempts: {failure}")
             if attempt > run.max_retries:
                 return None, _error_info(failure), attempt, lease

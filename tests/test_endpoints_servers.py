@@ -158,5 +158,5 @@ def test_when_no_server_can_be_reached_the_model_stops_at_once(
         a.kill()
         b.kill()
         exp = experiment(model(a, b), [200, 400], [0, 50, 100], concurrency=2)
-        with pytest.raises(RunFailed, match="cannot reach the endpoint after 3 attempts"):
+        with pytest.raises(RunFailed, match="cannot reach any of its 2 endpoints after 3 attempts"):
             asyncio.run(run_async(exp, tmp_path / "out"))
