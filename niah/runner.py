@@ -3,13 +3,15 @@
 The runner only schedules. Around ``Backend.generate`` and nowhere else live:
 bounded concurrency per model, rate limits, retries (exponential backoff with full
 jitter, honouring ``retry_after``), the per-request timeout, the response cache and
-timing. Which of a model's servers each attempt goes to, and when a server pauses,
-cuts its concurrency or is taken out, is ``niah.endpoints``'s (one backend per
-server; a model with one ``base_url`` is a pool of one). What a request is and what its answer becomes are plain functions in
+timing. What a request is and what its answer becomes are plain functions in
 ``niah.exchange``. A failed trial becomes an error row and the run goes on; a model
 stops early when its error rate passes ``run.max_error_rate`` or its endpoint cannot
 be reached at all, and one model's failure never stops the others. Trials already
 in ``results.jsonl`` are skipped, so an interrupted run resumes where it stopped.
+
+Which of a model's servers each attempt goes to, and when a server pauses, cuts its
+concurrency or is taken out, is decided by ``niah.endpoints`` (one backend per
+server; a model with one ``base_url`` is a pool of one).
 """
 
 from __future__ import annotations
