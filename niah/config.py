@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -54,8 +55,11 @@ class ModelSpec(_Strict):
     """A model under test: ``provider/model`` plus how to reach it."""
 
     id: str = Field(description="`provider/model`")
-    base_url: str | None = None
-    """Endpoint for HTTP backends (required by ``openai-compatible``)."""
+    base_url: str | None = Field(default=None, json_schema_extra=lambda schema: schema.update(
+        anyOf=[{"type": "string"}, {"type": "array", "items": {"type": "string"},
+                                    "minItems": 1}, {"type": "null"}]))
+    """Endpoint for HTTP backends (required by ``openai-compatible``); a list of URLs
+    spreads the trials over several servers of the same model (see ``endpoints``)."""
     api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     """Name of the environment variable holding the key; the key itself never goes in configs."""
     options: dict[str, Any] = Field(default_factory=dict)
@@ -65,6 +69,10 @@ class ModelSpec(_Strict):
     context_window: int | None = Field(default=None, gt=0)
     """The model's context window in tokens (prompt + answer), to refuse lengths that
     cannot fit; overrides the window niah knows for the model."""
+    endpoints: list[EndpointSpec] | None = Field(default=None, min_length=1)
+    """Several servers of the same model, each with its own concurrency and rate
+    limits: trials go to the least-loaded healthy one, and trials sharing a prompt
+    prefix to the same one (its KV cache is reused). Instead of ``base_url``."""
 
     @field_validator("id")
     @classmethod
@@ -73,6 +81,51 @@ class ModelSpec(_Strict):
             raise ValueError(f"expected provider/model (e.g. openai/gpt-4o-mini), got {v!r}")
         return v
 
+    # --- endpoints (issue 16) ---
+    @model_validator(mode="before")
+    @classmethod
+    def _several_urls(cls, data: Any) -> Any:
+        """``base_url: [a, b]`` is ``endpoints: [{base_url: a}, {base_url: b}]``; a list
+        of one is a plain ``base_url``; an empty list stays for ``base_url``'s check."""
+        urls = data.get("base_url") if isinstance(data, dict) else None
+        if isinstance(urls, list) and urls and "endpoints" not in data:
+            data = {k: v for k, v in data.items() if k != "base_url"}
+            if len(urls) == 1:
+                data["base_url"] = urls[0]
+            else:
+                data["endpoints"] = [{"base_url": url} for url in urls]
+        return data
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _no_list_left(cls, v: Any) -> Any:
+        if isinstance(v, list) and not v:
+            raise ValueError("an empty list names no server: give a URL or a list of URLs")
+        if isinstance(v, list):  # other lists became endpoints, unless those were given too
+            raise ValueError("give the servers as base_url or as endpoints, not both")
+        return v
+
+    @field_validator("endpoints", mode="before")
+    @classmethod
+    def _not_empty(cls, v: Any) -> Any:
+        if isinstance(v, list) and not v:
+            raise ValueError("an empty list names no server: give one or more {base_url: URL}")
+        return v
+
+    @field_validator("endpoints")
+    @classmethod
+    def _distinct_endpoints(
+        cls, v: list[EndpointSpec] | None, info: ValidationInfo
+    ) -> list[EndpointSpec] | None:
+        if v is not None and info.data.get("base_url") is not None:
+            raise ValueError("give base_url or endpoints, not both")
+        urls = [e.base_url.rstrip("/") for e in v or []]
+        for i, url in enumerate(urls):
+            if url in urls[:i]:
+                raise ValueError(f"{url!r} is listed twice")
+        return v
+    # --- end endpoints ---
+
     @property
     def provider(self) -> str:
         return self.id.split("/", 1)[0]
@@ -80,6 +133,34 @@ class ModelSpec(_Strict):
     @property
     def name(self) -> str:
         return self.id.split("/", 1)[1]
+
+
+# --- endpoints (issue 16): one server of several ---------------------------------------
+class EndpointSpec(_Strict):
+    """One server of a model served by several (``model.endpoints``)."""
+
+    base_url: str = Field(min_length=1)
+    """The server's URL, as ``model.base_url`` would be (``http://10.0.0.2:8000/v1``)."""
+    concurrency: int | None = Field(default=None, ge=1, le=1024)
+    """In-flight requests to this server (the most: it drops on 429s and grows back);
+    default ``run.concurrency``."""
+    requests_per_minute: float | None = Field(default=None, gt=0)
+    """This server's own request rate limit (``run.requests_per_minute`` is the model's)."""
+    tokens_per_minute: float | None = Field(default=None, gt=0)
+    """This server's own token rate limit (``run.tokens_per_minute`` is the model's)."""
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Overrides ``model.api_key_env`` for this server."""
+
+    @field_validator("base_url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"must start with http:// or https://, got {v!r}")
+        return v
+
+
+ModelSpec.model_rebuild()  # its endpoints field names the class above
+# --- end endpoints --------------------------------------------------------------------
 
 
 def _model_spec(value: Any) -> Any:

@@ -8,6 +8,10 @@ timing. What a request is and what its answer becomes are plain functions in
 stops early when its error rate passes ``run.max_error_rate`` or its endpoint cannot
 be reached at all, and one model's failure never stops the others. Trials already
 in ``results.jsonl`` are skipped, so an interrupted run resumes where it stopped.
+
+Which of a model's servers each attempt goes to, and when a server pauses, cuts its
+concurrency or is taken out, is decided by ``niah.endpoints`` (one backend per
+server; a model with one ``base_url`` is a pool of one).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from niah.backends.base import Backend, Completion, Request
 from niah.backends.registry import create_backend
 from niah.cache import ResponseCache, request_key
 from niah.config import Experiment, ModelSpec
+from niah.endpoints import EndpointPool, Lease
 from niah.errors import (
     ModelError,
     NiahError,
@@ -95,6 +100,13 @@ class ModelRun:
     last_error: ErrorInfo | None = None
     failure: str | None = None
     """Why this model stopped early, when it did."""
+    pool: EndpointPool | None = None
+    """The model's servers, ``backend`` the first (``EndpointPool.for_model``)."""
+
+    @property
+    def endpoints(self) -> EndpointPool:
+        assert self.pool is not None, "ModelRun needs its pool (EndpointPool.for_model)"
+        return self.pool
 
 
 class RunFailed(RunAborted):
@@ -143,9 +155,8 @@ class Runner:
                             work_total=sum(t.context_length for t in trials),
                             work_done=sum(t.context_length for t in trials
                                           if t.trial_id in done))
-        limit = self.experiment.run.concurrency
-        if mr.backend.max_concurrency is not None:
-            limit = min(limit, mr.backend.max_concurrency)
+        limit = mr.endpoints.workers()
+        pending = mr.endpoints.plan(pending)  # several endpoints: prefix groups get a home
         feed = PromptFeed(mr.builder, pending, mr.build_ahead,
                           ahead_for(limit, mr.longest_prompt))
         try:
@@ -167,51 +178,67 @@ class Runner:
         key = request_key(mr.spec, request) if self.cache is not None else ""
         completion = self.cache.get(key) if self.cache is not None else None
         cached, attempts, error = completion is not None, 0, None
+        lease: Lease | None = None
         if completion is None:
-            completion, error, attempts = await self._send(mr, request)
+            completion, error, attempts, lease = await self._send(mr, trial, request)
             if completion is not None and self.cache is not None:
                 self.cache.put(key, mr.spec.id, completion)
-        return make_row(self.experiment, mr.spec, mr.builder.tokenizer, trial, bp, completion,
-                        error, attempts, cached)
+        row = make_row(self.experiment, mr.spec, mr.builder.tokenizer, trial, bp, completion,
+                       error, attempts, cached)
+        if lease is not None and mr.endpoints.several:  # endpoints: who answered (no secrets)
+            row.extra["endpoint"] = lease.endpoint.label
+        return row
 
     async def _send(
-        self, mr: ModelRun, request: Request
-    ) -> tuple[Completion | None, ErrorInfo | None, int]:
-        """(completion, None, attempts) or (None, error, attempts); retries transients."""
+        self, mr: ModelRun, trial: Trial, request: Request
+    ) -> tuple[Completion | None, ErrorInfo | None, int, Lease]:
+        """(completion, None, attempts, lease) or (None, error, attempts, lease) with the
+        lease of the last attempt; retries transients, elsewhere when there is a choice."""
         run = self.experiment.run
         size = (request.prompt_tokens or 0) + request.max_tokens
         attempt = 0
+        failed_at = None
         while True:
             attempt += 1
             if mr.requests is not None:
                 await mr.requests.acquire()
             if mr.tokens is not None:
                 await mr.tokens.acquire(size)
+            lease = await mr.endpoints.acquire(trial, size, avoid=failed_at)
             started = time.perf_counter()
             try:
-                completion = await with_timeout(mr.backend.generate(request), run.timeout_s)
+                completion = await with_timeout(lease.backend.generate(request), run.timeout_s)
             except asyncio.TimeoutError:
                 failure: ModelError = TransientModelError(
                     f"no answer within run.timeout_s={run.timeout_s:g}s", kind="timeout"
                 )
-            except TransientModelError as exc:
+            except ModelError as exc:
                 failure = exc
-            except ModelError as exc:  # permanent, or a kind we cannot know is retryable
-                mr.answered = True
-                return None, _error_info(exc), attempt
+            except BaseException:
+                lease.abandon()  # Ctrl-C, or a plugin's bug: free the slot, learn nothing
+                raise
             else:
+                lease.finish(None)
                 mr.answered = True
                 if completion.latency_s is None:
                     completion.latency_s = time.perf_counter() - started
-                return completion, None, attempt
+                return completion, None, attempt, lease
+            lease.finish(failure)
+            if not isinstance(failure, TransientModelError):  # permanent, or unknowable
+                mr.answered = True
+                return None, _error_info(failure), attempt, lease
             if failure.kind != "connect":
                 mr.answered = True
-            elif not mr.answered and attempt >= CONNECT_ATTEMPTS:
-                raise RunAborted(f"{mr.spec.id}: cannot reach the endpoint after {attempt} "
+            elif not mr.answered and attempt >= CONNECT_ATTEMPTS and mr.endpoints.unreachable():
+                where = (f"any of its {len(mr.endpoints.endpoints)} endpoints"
+                         if mr.endpoints.several else "the endpoint")
+                raise RunAborted(f"{mr.spec.id}: cannot reach {where} after {attempt} "
                                  f"attempts: {failure}")
             if attempt > run.max_retries:
-                return None, _error_info(failure), attempt
-            await self.sleep(backoff_delay(attempt, failure.retry_after, self.rng))
+                return None, _error_info(failure), attempt, lease
+            failed_at = lease.endpoint
+            await mr.endpoints.back_off(
+                lease, failure, backoff_delay(attempt, failure.retry_after, self.rng))
 
     def _check_error_rate(self, mr: ModelRun, row: ResultRow) -> None:
         run = self.experiment.run
@@ -263,7 +290,7 @@ async def preflight(experiment: Experiment, mr: ModelRun, pending: Sequence[Tria
     max_tokens = experiment.run.max_tokens
     check_window(mr.spec, mr.backend.context_window(), longest.context_length, measured,
                  max_tokens)
-    await mr.backend.prepare(measured + max(16, measured // 100), max_tokens)
+    await mr.endpoints.prepare(measured + max(16, measured // 100), max_tokens)
     check_window(mr.spec, mr.backend.context_window(), longest.context_length, measured,
                  max_tokens)
 
@@ -304,7 +331,9 @@ async def run_async(
     try:
         for spec in experiment.model:
             builder = make_builder(experiment, spec)
-            mr = ModelRun(spec, create_backend(spec), builder)
+            pool = EndpointPool.for_model(spec, run, create_backend,  # one backend per server
+                                          sleep=sleep or backoff_sleep)
+            mr = ModelRun(spec, pool.primary, builder, pool=pool)
             models.append(mr)
             mr.requests = TokenBucket(run.requests_per_minute) if run.requests_per_minute else None
             mr.tokens = TokenBucket(run.tokens_per_minute) if run.tokens_per_minute else None
@@ -314,7 +343,7 @@ async def run_async(
             mr.build_ahead = builder_factory is None and wants_process(
                 run.build_prompts, mr.backend.remote, len(pending)
             )
-        facts = [{"id": m.spec.id, "backend": m.backend.describe(),
+        facts = [{"id": m.spec.id, "backend": m.endpoints.describe(),
                   "tokenizer": m.builder.tokenizer.name} for m in models]
         with RunStore.open(run_dir, experiment, facts, fresh=fresh, shard=shard_info) as store:
             cache = ResponseCache(cache_dir) if run.cache else None
@@ -330,7 +359,7 @@ async def run_async(
                         cache.close()
     finally:
         for mr in models:
-            await mr.backend.aclose()
+            await mr.endpoints.aclose()
     if failures:
         raise RunFailed(run_dir, failures)
     return run_dir

@@ -7,7 +7,8 @@ the runner can retry what is worth retrying and record the rest:
     httpx.ConnectError (refused, unknown host)  -> Transient "connect"
     httpx.TransportError (read, drop)           -> Transient "connection"
     httpx.DecodingError (bad gzip, charset)     -> Transient "bad_response"
-    429                                         -> Transient "rate_limit" (+ retry_after)
+    429                                         -> Transient "rate_limit" (+ retry_after,
+                                                   else the rate-limit headers' reset)
     408, 409, 5xx, 529                          -> Transient "server_error"
     400/413 saying the prompt is too long       -> Permanent "context_length_exceeded"
     401, 403                                    -> Permanent "auth"
@@ -33,6 +34,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, field_validator
 
+from niah.backends._ratelimit import rate_limit_wait
 from niah.backends.base import Backend, BackendOptions, Completion, Usage, parse_options
 from niah.config import ModelSpec
 from niah.errors import ConfigError, ModelError, PermanentModelError, TransientModelError
@@ -172,6 +174,8 @@ def status_error(provider: str, response: httpx.Response, secrets: Sequence[str]
         if code == "insufficient_quota":  # OpenAI: out of credit; waiting will not help
             return PermanentModelError(text, kind="insufficient_quota", status=status)
         retry_after = parse_retry_after(response.headers)
+        if retry_after is None:  # endpoints (issue 16): the provider's rate-limit resets
+            retry_after = rate_limit_wait(response.headers)
         return TransientModelError(text, kind="rate_limit", status=status, retry_after=retry_after)
     if status in (408, 409) or status >= 500:
         retry_after = parse_retry_after(response.headers)

@@ -54,9 +54,13 @@ def _ready(base_url: str) -> bool:
 
 @contextlib.contextmanager
 def llama_server(
-    model: str | Path, *, n_ctx: int = 4096, threads: int = 1, startup_timeout_s: float = 60.0
+    model: str | Path, *, n_ctx: int = 4096, threads: int = 1, startup_timeout_s: float = 60.0,
+    log_path: Path | None = None,
 ) -> Iterator[str]:
-    """Start the server, yield its base URL, and stop it (killing it if it hangs)."""
+    """Start the server, yield its base URL, and stop it (killing it if it hangs).
+
+    The server's output (``Llama.generate: N prefix-match hit`` per request) goes to
+    ``log_path`` when given."""
     port = _free_port()
     base_url = f"http://127.0.0.1:{port}/v1"
     cmd = [
@@ -65,7 +69,7 @@ def llama_server(
         "--n_threads", str(threads), "--n_threads_batch", str(threads),
         "--n_ctx", str(n_ctx), "--logits_all", "false",
     ]
-    with tempfile.TemporaryFile("w+") as log:
+    with open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+") as log:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
         try:
