@@ -16,7 +16,7 @@ from niah._version import __version__
 from niah.cli.common import one_line
 from niah.errors import NiahError, UserError
 
-COMMANDS = ("plan", "build", "run", "rescore", "report", "prompt", "import_", "haystack")
+COMMANDS = ("plan", "build", "run", "rescore", "report", "prompt", "import_", "haystack", "nll")
 
 
 class _Parser(argparse.ArgumentParser):

@@ -82,6 +82,12 @@ def summary_table(summary: pd.DataFrame) -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
+    from niah.nll.results import is_nll_run
+
+    if any(is_nll_run(d) for d in args.run_dirs):  # NLL-by-position runs: their own report
+        from niah.cli.nll import report as nll_report
+
+        return nll_report(args)
     from niah.analysis import ResultsWarning
     from niah.cli.common import console as make_console
     from niah.report.build import build_report, parse_formats
