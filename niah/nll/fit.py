@@ -7,8 +7,8 @@ residuals are relative (``sigma = y``), so each decade counts alike on the log-l
 figure, whose short positions have the largest values. R² is the usual one, of y.
 ``gamma`` is the loss that no context removes; ``beta`` says how fast context helps.
 
-The data *leaves the fit* at the first log-spaced position from which the relative
-residual ``|data - fit| / fit`` stays beyond ``deviation`` until the last position;
+The data *leaves the fit* at the first position from which the relative residual
+``|data - fit| / fit`` stays beyond ``deviation`` until the last position;
 None when the data ends within it. Fitting only up to ``max_position`` shows where a
 longer context stops following the law fitted on shorter ones, as the report does.
 
@@ -141,7 +141,7 @@ def fit_power_law(
     return PowerLawFit(
         alpha=float(popt[0]), beta=float(popt[1]), gamma=float(popt[2]), r2=r2,
         first_position=int(xs[0]), last_position=int(xs[-1]), points=len(xs),
-        deviation=deviation, departure=departure(x, y, popt, min_position, points, deviation),
+        deviation=deviation, departure=departure(x, y, popt, min_position, deviation),
         intervals=intervals, interval_method=method,
     )
 
@@ -177,13 +177,13 @@ def _bootstrap(resample: Callable[[np.random.Generator], np.ndarray], idx: np.nd
 
 
 def departure(x: np.ndarray, y: np.ndarray, popt: np.ndarray, min_position: int,
-              points: int, deviation: float) -> int | None:
-    """First log-spaced position from which ``|y - fit| / fit > deviation`` to the end."""
-    idx = log_positions(x, min_position, int(x[-1]), points)
-    fit = power_law(x[idx], *popt)
-    beyond = np.abs(y[idx] - fit) > deviation * np.abs(fit)
-    if not beyond[-1]:
+              deviation: float) -> int | None:
+    """First position from which ``|y - fit| / fit > deviation`` holds to the end."""
+    start = int(np.searchsorted(x, min_position))
+    fit = power_law(x[start:], *popt)
+    beyond = np.abs(y[start:] - fit) > deviation * np.abs(fit)
+    if not len(beyond) or not beyond[-1]:
         return None
     inside = np.nonzero(~beyond)[0]
     first = inside[-1] + 1 if len(inside) else 0
-    return int(x[idx[first]])
+    return int(x[start + first])

@@ -29,7 +29,6 @@ from niah.nll.source import LogprobSource, source_class
 from niah.nll.store import NllStore, resolve_run_dir, utc_now
 from niah.tokenizers import Tokenizer, load_tokenizer, warnings_said
 
-
 PREFIX_MARGIN = 256
 """Tokens past the last one kept when only a text's start is tokenized."""
 
@@ -242,7 +241,7 @@ def run_nll(
                 model.source.prepare(model.window)
                 for doc in todo:
                     row, nll = _score_one(model, doc, nll_cache, sleep)
-                    store.add(row, nll, doc.ids if nll is not None else None)
+                    row = store.add(row, nll, doc.ids if nll is not None else None)
                     done += 1
                     result.rows.append(row)
                     if row.error is not None:

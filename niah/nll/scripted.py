@@ -1,9 +1,11 @@
 """A scripted source for tests and demos: no model, NLL from a known power law.
 
-``scripted/<anything>`` scores the token at position ``x`` of its window as
-``alpha * x^-beta + gamma`` plus deterministic noise drawn from the token id and the
-position, so runs, resumes, the store and the report can be tested in milliseconds
-against parameters that are known. It never stands in for a model in a measurement.
+``scripted/<anything>`` scores the tokens of a window so that their cumulative
+average NLL up to position ``x`` is exactly ``alpha * x^-beta + gamma`` (the token at
+position ``p >= 2`` gets ``(p-1) L(p) - (p-2) L(p-1)``), plus deterministic noise drawn
+from the token id and the position. Runs, resumes, the store and the report can so be
+tested in milliseconds against parameters that are known, end to end. It never stands
+in for a model in a measurement.
 """
 
 from __future__ import annotations
@@ -55,11 +57,14 @@ class ScriptedSource(LogprobSource):
         if o.fail_on_token is not None and np.any(tokens == o.fail_on_token):
             raise PermanentModelError(f"scripted: token {o.fail_on_token} fails (as configured)")
         x = np.arange(1, len(tokens) + 1, dtype=np.float64)
+        law = o.alpha * x ** -o.beta + o.gamma
+        out = np.empty(len(tokens))
+        out[0] = np.nan
+        out[1:] = (x[1:] - 1) * law[1:] - (x[1:] - 2) * law[:-1]
         # a hash of (token, position) in [0, 1): the same window always scores the same
         h = (tokens * np.uint64(0x9E3779B97F4A7C15) + x.astype(np.uint64) * np.uint64(0xBF58476D))
         u = ((h >> np.uint64(11)) % np.uint64(1 << 20)).astype(np.float64) / float(1 << 20)
-        out = o.alpha * x ** -o.beta + o.gamma + o.noise * (2 * u - 1)
-        out[0] = np.nan
+        out += o.noise * (2 * u - 1)
         self.windows_scored += 1
         return out.astype(np.float32)
 

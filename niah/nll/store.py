@@ -135,7 +135,8 @@ class NllStore:
                 raise StoreError(f"{self.rows_path}: cannot drop a torn line "
                                  f"({exc.strerror})") from exc
 
-    def add(self, row: DocumentRow, nll: np.ndarray | None, ids: np.ndarray | None) -> None:
+    def add(self, row: DocumentRow, nll: np.ndarray | None, ids: np.ndarray | None
+            ) -> DocumentRow:
         """Store a document: its arrays (whole), then its row (one fsynced append)."""
         if nll is not None:
             name = arrays_name(row.model, row.corpus, row.index)
@@ -144,6 +145,7 @@ class NllStore:
         self._append(row_line(row))
         if row.error is None:
             self.done.add((row.model, row.corpus, row.document, row.sha256))
+        return row
 
     def _append(self, line: bytes) -> None:
         if self._fd is None:
