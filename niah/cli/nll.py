@@ -136,6 +136,7 @@ def report(args: argparse.Namespace) -> int:
     out.print(table)
     intervals = {s.fit.interval_method for s in result.series if s.fit is not None}
     out.print(f"intervals: {', '.join(sorted(intervals))}")
-    out.print(f"figure: {result.out_dir / 'nll.png'}", soft_wrap=True)
+    figure = next((p for p in result.files if p.stem == "nll"), result.out_dir)
+    out.print(f"figure: {figure}", soft_wrap=True)
     out.print(f"files: {len(result.files)} in {result.out_dir}", soft_wrap=True)
     return 0

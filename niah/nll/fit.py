@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from niah.errors import MissingDependency
+
 PARAMS = ("alpha", "beta", "gamma")
 MIN_BOOTSTRAP_DOCUMENTS = 3
 
@@ -90,8 +92,17 @@ def _starts(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float, float]]:
     return out or [(float(y.max() - y.min()) or 1.0, 0.5, float(y.min()))]
 
 
+def _scipy() -> None:
+    """scipy is the ``nll`` extra: say which install fixes its absence."""
+    try:
+        import scipy  # noqa: F401
+    except ImportError:
+        raise MissingDependency("scipy", "nll") from None
+
+
 def _curve_fit(x: np.ndarray, y: np.ndarray, starts: list[tuple[float, float, float]]
                ) -> tuple[np.ndarray, np.ndarray]:
+    _scipy()
     from scipy.optimize import OptimizeWarning, curve_fit
 
     best: tuple[float, np.ndarray, np.ndarray] | None = None

@@ -116,14 +116,17 @@ def plan_nll(config: NllConfig) -> NllPlan:
     token_cache: dict[tuple[str, str, str], tuple[np.ndarray, int | None]] = {}
     models = []
     for spec, source, tok_name in sources:
-        window = config.window or source.context_window()
+        limit = source.context_window()
+        if limit is not None:
+            limit -= source.reserved
+        window = config.window or limit
         if window is None:
             raise ConfigError("window", f"the context window of {spec.id} is unknown: set "
                               "window (or model.context_window)")
-        limit = source.context_window()
         if limit is not None and window > limit:
+            extra = f" less {source.reserved} generated" if source.reserved else ""
             raise ConfigError("window", f"{window:,} tokens exceed the context window of "
-                              f"{spec.id} ({limit:,})")
+                              f"{spec.id} ({limit:,}{extra})")
         tokenizer = load_tokenizer(tok_name, config.base_dir)
         planned = PlannedModel(spec, source, tokenizer, tok_name, window,
                                config.max_document_tokens or window)

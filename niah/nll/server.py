@@ -130,6 +130,7 @@ class ServerSource(LogprobSource):
     """``openai-compatible/<model>`` with ``base_url``; one window per request."""
 
     kind = "openai-compatible"
+    reserved = 1  # completions endpoints generate at least one token after the prompt
 
     def __init__(
         self, spec: ModelSpec, where: str = "model", client: httpx.Client | None = None

@@ -57,6 +57,8 @@ class LogprobSource(ABC):
     kind: ClassVar[str]
     max_retries: int = 0
     """Attempts after a transient failure (the runner retries, with backoff)."""
+    reserved: int = 0
+    """Tokens of the context a request needs beside the window (a generated token)."""
 
     def __init__(self, spec: ModelSpec, where: str = "model") -> None:
         self.spec = spec

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+pytest.importorskip("scipy", reason="the fit needs scipy: pip install 'niah[nll]'")
+
 from niah.nll.fit import fit_power_law, log_positions, power_law
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+pytest.importorskip("scipy", reason="the fit needs scipy: pip install 'niah[nll]'")
+
 from niah.errors import UserError
 from niah.nll.config import load_nll_config
 from niah.nll.curve import cumulative, position_sums

@@ -182,3 +182,18 @@ def test_a_window_the_server_counts_differently_fails_that_document() -> None:
 def test_alignment_checking_can_be_turned_off_and_is_recorded() -> None:
     src, _ = source(echo_server(next_position_logprobs), check_alignment=False)
     assert src.check(TOK)["alignment"] == "not checked (check_alignment: false)"
+
+
+def test_a_server_window_leaves_room_for_the_generated_token(tmp_path: Any) -> None:
+    from niah.nll.config import load_nll_config
+    from niah.nll.runner import plan_nll
+
+    (tmp_path / "a.txt").write_text("some text " * 50)
+    data = {"name": "s", "tokenizer": "tiktoken:cl100k_base",
+            "model": {"id": "openai-compatible/m", "base_url": "http://127.0.0.1:9/v1",
+                      "context_window": 64},
+            "corpora": [{"name": "p", "kind": "files", "path": str(tmp_path)}]}
+    assert plan_nll(load_nll_config(data)).models[0].window == 63
+    with pytest.raises(UserError, match=r"window: 64 tokens exceed the context window of "
+                       r"openai-compatible/m \(63 less 1 generated\)"):
+        plan_nll(load_nll_config({**data, "window": 64}))
