@@ -10,6 +10,7 @@ import argparse
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from niah.cli.common import console, one_line
 from niah.config import parse_override
@@ -62,27 +63,28 @@ def run(args: argparse.Namespace) -> int:
     def progress(row: Any, done: int, total: int) -> None:
         where = f"[{done}/{total}] {row.model} {row.corpus} {row.document}"
         if row.error is not None:
-            err.print(f"{where}: failed: {row.error.message}", soft_wrap=True)
+            err.print(f"{where}: failed: {row.error.message}", soft_wrap=True, emoji=False)
             return
         speed = f", {row.scored / row.seconds:,.0f} tokens/s" if row.seconds else ""
         how = "cached" if row.cached else f"{row.seconds:.1f} s{speed}"
         err.print(f"{where}: {row.tokens:,} tokens, mean NLL {row.mean_nll:.3f} ({how})",
-                  soft_wrap=True)
+                  soft_wrap=True, emoji=False)
 
     try:
         result = run_nll(config, args.out, fresh=args.fresh, cache=not args.no_cache,
                          plan=plan, on_document=progress)
     except KeyboardInterrupt:
-        err.print("interrupted: finished documents are kept; run the same command to resume")
+        err.print("interrupted: finished documents are kept; run the same command to resume",
+                  emoji=False)
         raise
-    out.print(f"run: {result.run_dir}", soft_wrap=True)
-    out.print(f"figure: niah report {result.run_dir}", soft_wrap=True)
+    out.print(f"run: {result.run_dir}", soft_wrap=True, emoji=False)
+    out.print(f"figure: niah report {result.run_dir}", soft_wrap=True, emoji=False)
     if result.failures:
         first = result.failures[0]
         message = first.error.message if first.error else ""
         err.print(f"niah: failed: {len(result.failures)} document(s) failed, e.g. "
                   f"{first.document}: {one_line(message)}; run the same command to retry them",
-                  soft_wrap=True)
+                  soft_wrap=True, emoji=False)
         return 1
     return 0
 
@@ -98,8 +100,8 @@ def plan_table(plan: Any) -> Table:
             docs = [d for d in model.documents if d.corpus == corpus.name]
             tokens = sum(len(d.ids) for d in docs)
             windows = sum(-(-len(d.ids) // model.window) for d in docs)
-            table.add_row(model.spec.id, model.tokenizer_name.split("/")[-1],
-                          f"{model.window:,}", corpus.name, str(len(docs)),
+            table.add_row(Text(model.spec.id), Text(model.tokenizer_name.split("/")[-1]),
+                          f"{model.window:,}", Text(corpus.name), str(len(docs)),
                           str(model.skipped.get(corpus.name, 0)), f"{tokens:,}", str(windows))
     return table
 
@@ -123,20 +125,21 @@ def report(args: argparse.Namespace) -> int:
     for s in result.series:
         f = s.fit
         if f is None:
-            table.add_row(s.label, s.corpus, str(len(s.documents)), human_tokens(s.tokens),
-                          "-", "-", "-", "-", f"fit failed: {s.fit_error}")
+            table.add_row(Text(s.label), Text(s.corpus), str(len(s.documents)),
+                          human_tokens(s.tokens), "-", "-", "-", "-",
+                          Text(f"fit failed: {s.fit_error}"))
             continue
         cells = [f"{getattr(f, p):.3g} [{f.intervals[p][0]:.3g}, {f.intervals[p][1]:.3g}]"
                  for p in ("alpha", "beta", "gamma")]
         leaves = human_tokens(f.departure) if f.departure is not None else \
             f"never (±{f.deviation:.0%})"
-        table.add_row(s.label, s.corpus, str(len(s.documents)), human_tokens(s.tokens),
-                      *cells, f"{f.r2:.4f}", leaves)
+        table.add_row(Text(s.label), Text(s.corpus), str(len(s.documents)),
+                      human_tokens(s.tokens), *cells, f"{f.r2:.4f}", leaves)
     out = console()
     out.print(table)
     intervals = {s.fit.interval_method for s in result.series if s.fit is not None}
-    out.print(f"intervals: {', '.join(sorted(intervals))}")
+    out.print(f"intervals: {', '.join(sorted(intervals))}", emoji=False)
     figure = next((p for p in result.files if p.stem == "nll"), result.out_dir)
-    out.print(f"figure: {figure}", soft_wrap=True)
-    out.print(f"files: {len(result.files)} in {result.out_dir}", soft_wrap=True)
+    out.print(f"figure: {figure}", soft_wrap=True, emoji=False)
+    out.print(f"files: {len(result.files)} in {result.out_dir}", soft_wrap=True, emoji=False)
     return 0
