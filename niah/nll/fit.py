@@ -77,7 +77,7 @@ class PowerLawFit:
             value = getattr(self, name)
             lo, hi = self.intervals.get(name, (math.nan, math.nan))
             parts.append(f"{symbol}={value:.3g} [{lo:.3g}, {hi:.3g}]")
-        return " ".join(parts)
+        return ", ".join(parts)
 
 
 def _starts(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float, float]]:

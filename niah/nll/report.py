@@ -91,9 +91,10 @@ def _fit_text(s: Series) -> str:
     if s.fit is None:
         return f"fit failed: {s.fit_error}"
     f = s.fit
-    leaves = (f"leaves the fit at {_human(f.departure)}" if f.departure is not None
-              else f"within {f.deviation:.0%} to {_human(s.positions[-1])}")
-    return f"β={f.beta:.3f}, γ={f.gamma:.2f}, R²={f.r2:.4f}, {leaves}"
+    leaves = (f"leaves the fit (±{f.deviation:.0%}) at {_human(f.departure)}"
+              if f.departure is not None
+              else f"within ±{f.deviation:.0%} of the fit to {_human(s.positions[-1])}")
+    return f"{f.label()}\nR²={f.r2:.4f}, {leaves}"
 
 
 def _style(ax: Axes, title: str) -> None:
