@@ -56,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
     out, err = console(), console(stderr=True)
     out.print(plan_table(plan))
     if args.dry_run:
-        for model in plan.models:
-            model.source.close()
+        plan.close()
         return 0
 
     def progress(row: Any, done: int, total: int) -> None:

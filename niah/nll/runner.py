@@ -77,6 +77,11 @@ class NllPlan:
     models: list[PlannedModel]
     corpora: list[dict[str, Any]]
 
+    def close(self) -> None:
+        """Release every source (a loaded model, an HTTP client)."""
+        for model in self.models:
+            model.source.close()
+
 
 @dataclass
 class NllRun:
@@ -107,7 +112,19 @@ def plan_nll(config: NllConfig) -> NllPlan:
     sources: list[tuple[ModelSpec, LogprobSource, str]] = []
     for i, spec in enumerate(config.model):
         where = f"model[{i}]" if len(config.model) > 1 else "model"
-        cls = source_class(spec, where)  # refused providers fail here, before any file read
+        source_class(spec, where)  # refused providers fail here, before any file is read
+    try:
+        return _plan(config, sources)
+    except BaseException:
+        for _, source, _ in sources:
+            source.close()
+        raise
+
+
+def _plan(config: NllConfig, sources: list[tuple[ModelSpec, LogprobSource, str]]) -> NllPlan:
+    for i, spec in enumerate(config.model):
+        where = f"model[{i}]" if len(config.model) > 1 else "model"
+        cls = source_class(spec, where)
         sources.append((spec, cls(spec, where), _tokenizer(config, cls, spec)))
     docs = {c.name: load_documents(c, config, f"corpora[{i}]")
             for i, c in enumerate(config.corpora)}
@@ -226,9 +243,18 @@ def run_nll(
 ) -> NllRun:
     """Score every planned document not yet stored in the run directory."""
     plan = plan or plan_nll(config)
+    try:
+        return _run(plan, out, fresh, NllCache(enabled=cache), on_document, sleep)
+    finally:
+        plan.close()
+
+
+def _run(plan: NllPlan, out: str | Path | None, fresh: bool, nll_cache: NllCache,
+         on_document: Callable[[DocumentRow, int, int], None] | None,
+         sleep: Callable[[float], None]) -> NllRun:
+    config = plan.config
     check_sources(plan)  # a refused server stops the run before anything is written
     run_dir = resolve_run_dir(config, out, fresh)
-    nll_cache = NllCache(enabled=cache)
     result = NllRun(run_dir, [], [])
     with NllStore.open(run_dir, config, [m.describe() for m in plan.models], plan.corpora,
                        warnings_said(), fresh=fresh) as store:
@@ -238,21 +264,18 @@ def run_nll(
         for model in plan.models:
             todo = [d for d in model.documents
                     if (model.spec.id, d.corpus, d.name, d.sha256) not in store.done]
-            if not todo:
-                continue
-            try:
+            if todo:
                 model.source.prepare(model.window)
-                for doc in todo:
-                    row, nll = _score_one(model, doc, nll_cache, sleep)
-                    row = store.add(row, nll, doc.ids if nll is not None else None)
-                    done += 1
-                    result.rows.append(row)
-                    if row.error is not None:
-                        result.failures.append(row)
-                    if on_document is not None:
-                        on_document(row, done, total)
-            finally:
-                model.source.close()
+            for doc in todo:
+                row, nll = _score_one(model, doc, nll_cache, sleep)
+                row = store.add(row, nll, doc.ids if nll is not None else None)
+                done += 1
+                result.rows.append(row)
+                if row.error is not None:
+                    result.failures.append(row)
+                if on_document is not None:
+                    on_document(row, done, total)
+            model.source.close()  # free a model before loading the next
     return result
 
 
