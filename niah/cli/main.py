@@ -18,7 +18,7 @@ from niah.errors import NiahError, UserError
 
 COMMANDS = (
     "plan", "build", "run", "merge", "rescore", "report", "prompt", "import_", "haystack",
-    "schema",
+    "schema", "nll",
 )
 
 

@@ -125,6 +125,12 @@ def summary_warnings(summary: pd.DataFrame) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from niah.nll.results import is_nll_run
+
+    if any(is_nll_run(d) for d in args.run_dirs):  # NLL-by-position runs: their own report
+        from niah.cli.nll import report as nll_report
+
+        return nll_report(args)
     from niah.analysis import ResultsWarning
     from niah.cli.common import console as make_console
     from niah.layout import find_run
