@@ -570,13 +570,13 @@ def apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
     node[keys[-1]] = value
 
 
-def parse_override(text: str) -> tuple[str, Any]:
+def parse_override(text: str, root: type[BaseModel] | None = None) -> tuple[str, Any]:
     """``grid.repeats=3`` -> ("grid.repeats", 3); the value is parsed as YAML (safely)."""
     if "=" not in text:
         raise ConfigError("--set", f"expected KEY=VALUE, got {text!r}")
     key, raw = text.split("=", 1)
     key = key.strip()
-    check_override_path(key)
+    check_override_path(key, root or Experiment)
     try:
         value = yaml.safe_load(raw) if raw else ""
     except yaml.YAMLError:
@@ -584,7 +584,7 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def check_override_path(dotted: str) -> None:
+def check_override_path(dotted: str, root: type[BaseModel] | None = None) -> None:
     """Refuse ``--set grid.repeat=3`` at once, naming the key it probably meant.
 
     Keys are checked down to the first mapping of free keys (``pricing``'s model ids,
@@ -593,7 +593,7 @@ def check_override_path(dotted: str) -> None:
     keys = dotted.split(".")
     if not all(keys):
         return  # apply_override says which part is empty
-    models: list[type[BaseModel]] = [Experiment]
+    models: list[type[BaseModel]] = [root or Experiment]
     free = False
     for i, key in enumerate(keys):
         if free:  # a dict key: any name goes

@@ -43,10 +43,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from niah.nll.config import load_nll_config
+    from niah.nll.config import NllConfig, load_nll_config
     from niah.nll.runner import plan_nll, run_nll
 
-    overrides: dict[str, Any] = dict(parse_override(item) for item in args.set)
+    overrides: dict[str, Any] = dict(parse_override(item, NllConfig) for item in args.set)
     if args.window is not None:
         overrides["window"] = args.window
     if args.model:
