@@ -39,6 +39,11 @@ def _p(i: float, o: float, c: float | None = None) -> Price:
     return Price(input=i, output=o, cached_input=c)
 
 
+def _claude(i: float, o: float) -> Price:
+    """Anthropic's prompt cache: reads at 0.1x the input price, 5-minute writes at 1.25x."""
+    return Price(input=i, output=o, cached_input=round(i * 0.1, 6), cache_write=i * 1.25)
+
+
 BUILTIN: dict[str, dict[str, Tiered]] = {
     "openai": {
         "gpt-4o": Tiered(_p(2.50, 10.00, 1.25)),
@@ -52,15 +57,15 @@ BUILTIN: dict[str, dict[str, Tiered]] = {
         "o4-mini": Tiered(_p(1.10, 4.40, 0.275)),
     },
     "anthropic": {
-        "claude-3-5-sonnet": Tiered(_p(3.00, 15.00, 0.30)),
-        "claude-3-5-haiku": Tiered(_p(0.80, 4.00, 0.08)),
-        "claude-3-7-sonnet": Tiered(_p(3.00, 15.00, 0.30)),
-        "claude-3-haiku": Tiered(_p(0.25, 1.25, 0.03)),
-        "claude-3-opus": Tiered(_p(15.00, 75.00, 1.50)),
-        "claude-sonnet-4": Tiered(_p(3.00, 15.00, 0.30), 200_000, _p(6.00, 22.50, 0.60)),
-        "claude-opus-4": Tiered(_p(15.00, 75.00, 1.50)),
-        "claude-opus-4-5": Tiered(_p(5.00, 25.00, 0.50)),
-        "claude-haiku-4": Tiered(_p(1.00, 5.00, 0.10)),
+        "claude-3-5-sonnet": Tiered(_claude(3.00, 15.00)),
+        "claude-3-5-haiku": Tiered(_claude(0.80, 4.00)),
+        "claude-3-7-sonnet": Tiered(_claude(3.00, 15.00)),
+        "claude-3-haiku": Tiered(_claude(0.25, 1.25)),
+        "claude-3-opus": Tiered(_claude(15.00, 75.00)),
+        "claude-sonnet-4": Tiered(_claude(3.00, 15.00), 200_000, _claude(6.00, 22.50)),
+        "claude-opus-4": Tiered(_claude(15.00, 75.00)),
+        "claude-opus-4-5": Tiered(_claude(5.00, 25.00)),
+        "claude-haiku-4": Tiered(_claude(1.00, 5.00)),
     },
     "gemini": {
         "gemini-1.5-pro": Tiered(_p(1.25, 5.00, 0.3125), 128_000, _p(2.50, 10.00, 0.625)),
@@ -101,14 +106,27 @@ def price_for(
 
 
 def cost(price: Price | None, prompt_tokens: int, completion_tokens: int,
-         cached_tokens: int = 0) -> float | None:
-    """USD for one request; cached prompt tokens at the cached rate when there is one."""
+         cached_tokens: int = 0, cache_write_tokens: int = 0) -> float | None:
+    """USD for one request: prompt tokens read from a provider's prompt cache at the
+    cached rate, those written to it at the write rate, the rest at the input rate."""
     if price is None:
         return None
     cached = max(0, min(cached_tokens, prompt_tokens))
-    cached_rate = price.input if price.cached_input is None else price.cached_input
-    total = (prompt_tokens - cached) * price.input + cached * cached_rate
+    written = max(0, min(cache_write_tokens, prompt_tokens - cached))
+    read_rate = price.input if price.cached_input is None else price.cached_input
+    write_rate = price.input if price.cache_write is None else price.cache_write
+    total = ((prompt_tokens - cached - written) * price.input + cached * read_rate
+             + written * write_rate)
     return (total + completion_tokens * price.output) / 1e6
+
+
+def cache_savings(price: Price | None, prompt_tokens: int, cached_tokens: int = 0,
+                  cache_write_tokens: int = 0) -> float | None:
+    """USD a request saved through the provider's prompt cache (negative when writes
+    cost more than reads saved); None without a price."""
+    with_cache = cost(price, prompt_tokens, 0, cached_tokens, cache_write_tokens)
+    without = cost(price, prompt_tokens, 0)
+    return None if with_cache is None or without is None else without - with_cache
 
 
 def estimated_cost(experiment: Experiment, spec: ModelSpec, prompt_tokens: int) -> float | None:

@@ -31,7 +31,7 @@ from niah.haystack.corpus import Corpus, _encode_chunks, load_corpus
 from niah.haystack.sources import Source, open_source
 from niah.needles import Needle, draw_needles, question_for
 from niah.plan import Trial
-from niah.prompt import BuiltPrompt, PlacedNeedle
+from niah.prompt import CACHE_BLOCK_TOKENS, BuiltPrompt, PlacedNeedle
 from niah.tokenizers import Tokenizer, tokenizer_for
 
 MARGIN = 8
@@ -57,19 +57,45 @@ class _Window:
         return "".join(self.parts)
 
 
+HASH_CHUNK = 1 << 20
+"""Characters encoded at a time when hashing, so a 10M-token prompt is never copied whole."""
+
+
 def prompt_digest(messages: list[dict[str, str]]) -> str:
     """sha256 over the messages (role NUL content NUL ...): cheap for 10M-token prompts."""
     h = hashlib.sha256()
     for m in messages:
         h.update(m["role"].encode() + b"\0")
-        h.update(m["content"].encode() + b"\0")
+        content = m["content"]
+        for i in range(0, len(content), HASH_CHUNK):
+            h.update(content[i : i + HASH_CHUNK].encode())
+        h.update(b"\0")
     return h.hexdigest()
+
+
+_PLACEHOLDER = re.compile(r"(\{context\}|\{question\})")
 
 
 def render_user(template: str, context: str, question: str) -> str:
     """Fill the template in one pass (a context may itself contain braces)."""
-    values = {"{context}": context, "{question}": question}
-    return re.sub(r"\{context\}|\{question\}", lambda m: values[m.group()], template)
+    return "".join(_render_parts(template, [context], question)[0])
+
+
+def _render_parts(template: str, context: list[str], question: str) -> tuple[list[str], int]:
+    """The template's pieces with the context's parts spliced in (joined once by the
+    caller, so a long context is never held twice), and where the context starts."""
+    out: list[str] = []
+    start = -1
+    for i, piece in enumerate(_PLACEHOLDER.split(template)):
+        if i % 2 == 0:
+            out.append(piece)
+        elif piece == "{question}":
+            out.append(question)
+        else:
+            if start < 0:
+                start = sum(len(p) for p in out)
+            out.extend(context)
+    return out, start
 
 
 class PromptBuilder:
@@ -87,6 +113,8 @@ class PromptBuilder:
         self.source: Source = open_source(experiment.haystack, experiment)
         self._corpus: Corpus | None = None
         self._overhead: dict[str, int] = {}
+        self._last: BuiltPrompt | None = None
+        self._cut_table: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def corpus(self) -> Corpus:
@@ -110,6 +138,16 @@ class PromptBuilder:
         return n + CHAT_OVERHEAD_REPLY
 
     def build(self, trial: Trial) -> BuiltPrompt:
+        """The trial's prompt. The last one built is handed out once more without being
+        built again (``run`` measures the longest prompt first, then sends it first)."""
+        last, self._last = self._last, None
+        if last is not None and last.trial == trial:
+            return last
+        del last
+        built = self._last = self._build(trial)
+        return built
+
+    def _build(self, trial: Trial) -> BuiltPrompt:
         corpus = self.corpus
         needles = draw_needles(self.experiment, trial.seed, corpus)
         question = question_for(self.experiment, needles)
@@ -124,15 +162,16 @@ class PromptBuilder:
                 f"grid.context_lengths: {trial.context_length} tokens cannot hold the {what} "
                 f"({needle_tokens + trial.context_length - target} tokens); use longer contexts"
             )
-        haystack, total, context, placed = self._fit(target, target - needle_tokens, needles, trial)
+        haystack, total, parts, placed, stable = self._fit(
+            target, target - needle_tokens, needles, trial
+        )
         system = self.experiment.prompt.system
         messages = [{"role": "system", "content": system}] if system else []
-        messages.append(
-            {
-                "role": "user",
-                "content": render_user(self.experiment.prompt.template, context, question),
-            }
-        )
+        pieces, start = _render_parts(self.experiment.prompt.template, parts, question)
+        context_chars = sum(len(p) for p in parts)
+        del parts
+        messages.append({"role": "user", "content": "".join(pieces)})
+        del pieces
         digest = prompt_digest(messages)
         main = next(
             (
@@ -144,7 +183,7 @@ class PromptBuilder:
         )
         return BuiltPrompt(
             trial=trial,
-            context=context,
+            context_span=(start, start + context_chars),
             context_tokens=total,
             messages=messages,
             prompt_tokens=total + overhead,
@@ -153,12 +192,56 @@ class PromptBuilder:
             prompt_sha256=digest,
             question=question,
             haystack_tokens=haystack,
+            cache_cuts=self._cache_cuts(stable, start),
         )
+
+    # -- fixed cuts for provider prompt caches ----------------------------------------
+
+    def _cache_cuts(self, stable: int, offset: int) -> tuple[tuple[int, int], ...]:
+        """``BuiltPrompt.cache_cuts`` of a context whose first ``stable`` tokens are the
+        corpus prefix, starting at character ``offset`` of the user message."""
+        count = stable // CACHE_BLOCK_TOKENS
+        if count < 1:
+            return ()
+        tokens, chars = self._cuts(count)
+        out: list[tuple[int, int]] = []
+        last = 0
+        for k in range(1, count + 1):
+            token = int(tokens[k - 1])
+            if last < token <= stable:  # cuts closer than a sentence merge into one
+                out.append((k, offset + int(chars[k - 1])))
+                last = token
+        return tuple(out)
+
+    def _cuts(self, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """Token and character positions of the first ``count`` fixed cuts (or more):
+        the last sentence start at or before each multiple of ``CACHE_BLOCK_TOKENS``."""
+        if self._cut_table is not None and len(self._cut_table[0]) >= count:
+            return self._cut_table
+        corpus = self.corpus
+        heads = corpus.space_bounds
+        want = np.arange(1, count + 1) * CACHE_BLOCK_TOKENS
+        at = np.searchsorted(heads, want, side="right") - 1
+        tokens = np.where(at >= 0, heads[np.maximum(at, 0)], 0)
+        ends = corpus.offsets[tokens]
+        if corpus.data.isascii():
+            chars = ends
+        else:  # count UTF-8 lead bytes, one stretch at a time (never the whole corpus)
+            raw = np.frombuffer(corpus.data, dtype=np.uint8)
+            chars = np.empty_like(ends)
+            done = total = 0
+            for i, end in enumerate(ends.tolist()):
+                total += int(np.count_nonzero((raw[done:end] & 0xC0) != 0x80))
+                chars[i], done = total, end
+        self._cut_table = (tokens, chars)
+        return self._cut_table
 
     def _fit(
         self, target: int, haystack: int, needles: list[Needle], trial: Trial
-    ) -> tuple[int, int, str, list[PlacedNeedle]]:
-        """Find the haystack budget whose context has exactly ``target`` tokens."""
+    ) -> tuple[int, int, list[str], list[PlacedNeedle], int]:
+        """Find the haystack budget whose context has exactly ``target`` tokens: the
+        budget, the count, the context's text in parts, the needles, and how many
+        tokens the context shares with the corpus prefix before its first needle."""
         tried: set[tuple[bool, int, int]] = set()
         total = -1
         # rare junction merges can make a count skip the target: then try the partial
@@ -171,11 +254,12 @@ class PromptBuilder:
                     break
                 tried.add((whole_sentences, earlier, h))
                 spans = self._spans(h, whole_sentences)
-                context, total, placed, positions = self._assemble(
+                parts, total, placed, positions, stable = self._assemble(
                     spans, needles, trial.needle_depths, h, pinned, earlier
                 )
                 if total == target:
-                    return h, total, context, placed
+                    return h, total, parts, placed, stable
+                parts = []  # a long context's text is held once at a time
                 # keep the needles where they are while the haystack end is adjusted,
                 # so the count moves smoothly instead of jumping with a needle
                 pinned = positions
@@ -185,9 +269,12 @@ class PromptBuilder:
         ):
             for whole_sentences in (True, False):  # last resort: scan nearby budgets
                 spans = self._spans(h, whole_sentences)
-                context, total, placed, _ = self._assemble(spans, needles, trial.needle_depths, h)
+                parts, total, placed, _, stable = self._assemble(
+                    spans, needles, trial.needle_depths, h
+                )
                 if total == target:
-                    return h, total, context, placed
+                    return h, total, parts, placed, stable
+                parts = []
         raise HaystackError(
             f"cannot build exactly {target} tokens for trial {trial.trial_id} "
             f"(closest {total}); please report this with the config"
@@ -256,7 +343,7 @@ class PromptBuilder:
         h: int,
         pinned: list[int] | None = None,
         earlier: int = 0,
-    ) -> tuple[str, int, list[PlacedNeedle], list[int]]:
+    ) -> tuple[list[str], int, list[PlacedNeedle], list[int], int]:
         corpus = self.corpus
         b = corpus.bounds
         # haystack positions (tokens of haystack before each needle) at sentence starts
@@ -297,7 +384,9 @@ class PromptBuilder:
                 pieces.append((cur, te))
             base += te - ts
         pieces.extend(queue)
-        return (*self._count(pieces, needles, positions, h), positions)
+        # the corpus prefix before the first needle is the same text in every prompt
+        stable = min(min(positions, default=h), spans[0][1]) if spans and spans[0][0] == 0 else 0
+        return (*self._count(pieces, needles, positions, h), positions, stable)
 
     def _count(
         self,
@@ -305,7 +394,7 @@ class PromptBuilder:
         needles: list[Needle],
         positions: list[int],
         h: int,
-    ) -> tuple[str, int, list[PlacedNeedle]]:
+    ) -> tuple[list[str], int, list[PlacedNeedle]]:
         corpus = self.corpus
         off, data = corpus.offsets, corpus.data
 
@@ -367,7 +456,7 @@ class PromptBuilder:
             )
             for i, n in enumerate(needles)
         ]
-        return "".join(parts), total, placed
+        return parts, total, placed
 
 
 _KEEP_BUILDERS = 4
