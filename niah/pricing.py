@@ -152,6 +152,10 @@ class Estimate:
     """Upper bound: every answer uses all of ``run.max_tokens``."""
     cost_usd: float | None
     """Upper bound at ``max_output_tokens``; None when the model has no known price."""
+    cached_cost_usd: float | None = None
+    """The same with the provider's prompt cache as ``run.prompt_cache`` uses it, if it
+    caches as documented (``niah.prompt_cache.predicted_usage``); None when niah uses no
+    prompt cache for the model or its price is unknown."""
 
 
 def estimate(
@@ -164,19 +168,33 @@ def estimate(
     other trial of that length is counted as the same size (needle values differ by a
     token or two), so this stays fast on large grids.
     """
+    from niah.plan import prefix_order
+    from niah.prompt_cache import predicted_usage
+
     spec = model or builder.model
     max_tokens = experiment.run.max_tokens
-    sizes: dict[int, int] = {}
+    built: dict[int, BuiltPrompt] = {}
     prompt_total = 0
     cost_total: float | None = 0.0
     for trial in trials:
-        if trial.context_length not in sizes:
-            sizes[trial.context_length] = builder.build(trial).prompt_tokens
-        size = sizes[trial.context_length]
+        if trial.context_length not in built:
+            built[trial.context_length] = builder.build(trial)
+        size = built[trial.context_length].prompt_tokens
         prompt_total += size
         one = estimated_cost(experiment, spec, size)
         cost_total = None if one is None or cost_total is None else cost_total + one
+    ordered = prefix_order(list(trials))
+    usage = predicted_usage(experiment, spec, ordered, built)
+    cached_total: float | None = None
+    if usage is not None and cost_total is not None:
+        cached_total = 0.0
+        for trial, (read, written) in zip(ordered, usage, strict=True):
+            size = built[trial.context_length].prompt_tokens
+            price = price_for(spec, experiment.pricing, size)
+            one = cost(price, size, max_tokens, read, written)
+            cached_total = None if one is None or cached_total is None else cached_total + one
     return Estimate(
         model=spec.id, trials=len(trials), prompt_tokens=prompt_total,
         max_output_tokens=max_tokens * len(trials), cost_usd=cost_total,
+        cached_cost_usd=cached_total,
     )

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     lengths = experiment.grid.lengths()
     depths = experiment.grid.depths()
     table = Table("model", "tokenizer", "trials", "prompt tokens", "largest prompt",
-                  "max output", "est. cost")
+                  "max output", "est. cost", "with prompt cache")
     notes: list[str] = []
     longest = max(trials, key=lambda t: t.context_length)
     # everything is measured before anything is printed: bad input gives one error line
@@ -47,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
         # sums over the grid are rounded; one prompt's size is exact (windows are exact)
         table.add_row(escape(model.id), escape(builder.tokenizer.name), str(est.trials),
                       tokens(est.prompt_tokens, approx=True), tokens(largest.prompt_tokens),
-                      tokens(est.max_output_tokens, approx=True), money(est.cost_usd))
+                      tokens(est.max_output_tokens, approx=True), money(est.cost_usd),
+                      "–" if est.cached_cost_usd is None else money(est.cached_cost_usd))
         note = builder.source.description
         if builder.corpus.repeats > 1:
             note += f", repeated {builder.corpus.repeats:.1f}x to fill the longest context"

@@ -79,6 +79,14 @@ def _cost(x: Any) -> float | None:
     return None if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)) else x
 
 
+def _savings(x: Any) -> str:
+    """What prompt caching saved: "–" when no row recorded it, "-$..." when it cost."""
+    usd = _cost(x)
+    if usd is None:
+        return "–"
+    return "-" + money(-usd) if usd < 0 else money(usd)
+
+
 def _num(x: Any, fmt: str = "{:,}") -> str:
     if x is None or x is pd.NA or (isinstance(x, float) and math.isnan(x)):
         return "–"
@@ -122,7 +130,7 @@ def _summary_table(summary: pd.DataFrame, threshold: float) -> str:
         "<tr><th>Model</th><th>Recall</th><th>Effective context</th><th>Longest tested</th>"
         "<th>Trials</th><th>API errors</th><th>Unanswered</th><th>Lengths counted in</th>"
         "<th>Token counts (server vs niah)</th><th>Prompt tokens</th>"
-        "<th>Completion tokens</th><th>Cost</th></tr>"
+        "<th>Completion tokens</th><th>Cost</th><th>Saved by prompt caching</th></tr>"
     )
     body = []
     for rec in summary.to_dict("records"):
@@ -142,6 +150,7 @@ def _summary_table(summary: pd.DataFrame, threshold: float) -> str:
             f'<td class="num">{_num(rec["prompt_tokens"])}</td>'
             f'<td class="num">{_num(rec["completion_tokens"])}</td>'
             f'<td class="num">{esc(money(_cost(rec["cost_usd"])))}</td>'
+            f'<td class="num">{esc(_savings(rec.get("cache_savings_usd")))}</td>'
             "</tr>"
         )
     note = (
