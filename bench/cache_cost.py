@@ -142,12 +142,24 @@ def anthropic_usage(cache: Cache, body: dict[str, Any], now: float) -> tuple[dic
         written = max(0, top - read)
         ready = now + (total - read) / COMPUTE_TOKENS_PER_S  # once it starts answering
         for m in marks:
-            if ends[m] >= cache.min_tokens and (m > hit or not cache.strict):
-                if hashes[m] not in cache.entries:
-                    cache.entries[hashes[m]] = (ready, ready)
+            writes = ends[m] >= cache.min_tokens and (m > hit or not cache.strict)
+            if writes and hashes[m] not in cache.entries:
+                cache.entries[hashes[m]] = (ready, ready)
         fresh = total - read - written
     return ({"input_tokens": fresh, "cache_read_input_tokens": read,
              "cache_creation_input_tokens": written}, total - read)
+
+
+def _common(a: str, b: str) -> int:
+    """Length of the longest common prefix of two strings (by character, bisected)."""
+    lo, hi = 0, min(len(a), len(b))
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if a[:mid] == b[:mid]:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
 
 
 def openai_usage(cache: Cache, body: dict[str, Any], now: float) -> tuple[dict[str, Any], int]:
@@ -156,7 +168,7 @@ def openai_usage(cache: Cache, body: dict[str, Any], now: float) -> tuple[dict[s
     key = body.get("prompt_cache_key") or ""
     with cache.lock:
         served = cache.prompts.setdefault(key, [])
-        common = max((len(os.path.commonprefix([p, text])) for p in served), default=0)
+        common = max((_common(p, text) for p in served), default=0)
         read = tokens(text[:common]) // 128 * 128 if total >= 1024 else 0
         read = read if read >= 1024 else 0
         served.append(text)

@@ -169,7 +169,7 @@ def main() -> int:
         total = [r["peak_kib"] * 1024 / (IN_FLIGHT * size) for r in runs]
         spread = f" (min {min(added):.2f}, max {max(added):.2f})" if len(runs) > 1 else ""
         r = runs[0]
-        print(f"  {str(checkout):28s} prompt {size / 2**20:.1f} MiB; run added "
+        print(f"  {checkout!s:28s} prompt {size / 2**20:.1f} MiB; run added "
               f"{(r['peak_kib'] - r['base_kib']) / 1024:.0f} MiB = "
               f"{statistics.median(added):.2f}x of {IN_FLIGHT} prompts{spread}; whole process "
               f"peak {r['peak_kib'] / 1024:.0f} MiB = {statistics.median(total):.2f}x; "

@@ -42,7 +42,8 @@ class Text:
     def __repr__(self) -> str:
         return f"Text(<{len(self)} characters>)"
 
-    def chunks(self, size: int = CHUNK_CHARS) -> Iterator[str]:
+    def chunks(self, size: int | None = None) -> Iterator[str]:
+        size = size or CHUNK_CHARS
         for s, start, end in self.parts:
             for i in range(start, end, size):
                 yield s[i : min(i + size, end)]
