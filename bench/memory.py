@@ -6,11 +6,11 @@ A fake OpenAI-compatible server in its own process reads each request (about 40 
 of JSON) and answers only once four requests have arrived, so all four are in flight
 at once. The client is ``niah.runner.run`` in a fresh process: one length, four
 depths, ``run.concurrency`` 4, response cache off, with a builder warmed first (the
-corpus loaded, the cut table made). Its peak resident memory is reset after the
-warm-up (``/proc/self/clear_refs``), so the figure is what the run itself adds: the
-prompts built, held and sent, against 4 x the size of one prompt (its UTF-8 bytes).
-The whole process's peak is printed too. ``--compare`` runs the same client from
-another checkout (e.g. main before this change) in the same way, side by side.
+corpus loaded and touched by one long prompt, built and dropped). Its peak resident
+memory is reset after the warm-up (``/proc/self/clear_refs``), so the figure is what
+the run itself adds: the prompts built, held and sent, against 4 x the size of one
+prompt (its UTF-8 bytes). The whole process's peak is printed too. ``--compare`` runs
+the same client from another checkout (e.g. main before this change), side by side.
 """
 
 from __future__ import annotations
@@ -103,7 +103,9 @@ def client_main(port: int, tokens: int, corpus: Path) -> None:
     small = plan(exp.model_copy(update={"grid": exp.grid.model_copy(
         update={"context_lengths": [1000]})}))[0]
     builder.corpus  # noqa: B018 - load the corpus (tokenized, repeated to the length)
-    warm = builder.build(small)  # the tokenizer warm, and the cut table where there is one
+    warm = builder.build(plan(exp)[-1])  # every page of the corpus touched, caches made
+    del warm
+    warm = builder.build(small)  # (a builder may keep the last prompt it built)
     del warm
     Path("/proc/self/clear_refs").write_text("5")  # peak RSS := current RSS
     base = rss_kib("VmRSS")

@@ -21,7 +21,7 @@ from typing import Any
 
 STREAM_MIN_CHARS = 1 << 20
 """Bodies with less text than this are encoded in one piece."""
-CHUNK_CHARS = 1 << 18
+CHUNK_CHARS = 1 << 16
 """Characters escaped at a time when streaming (a few hundred KB in memory each)."""
 
 
