@@ -132,3 +132,29 @@ def test_plan_estimate_with_the_cache_is_cheaper_and_simulated() -> None:
     assert usage is not None and usage[0][0] == 0 and usage[0][1] > 0  # first: a write
     assert any(read > 0 for read, _ in usage[1:])
     assert predicted_usage(_experiment(prompt_cache="off"), exp.model[0], ordered, built) is None
+
+
+def test_a_run_sends_marked_blocks_over_a_real_socket(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from niah.analysis import load_results
+    from niah.runner import run
+    from tests.fakes import FakeOpenAIServer
+
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "test-key-0123456789")
+    with FakeOpenAIServer(style="anthropic") as srv:
+        exp = load_experiment({
+            "name": "pc", "needles": [NEEDLE], "tokenizer": "tiktoken:cl100k_base",
+            "model": {"id": "anthropic/claude-sonnet-4-5", "base_url": srv.base_url},
+            "grid": {"context_lengths": [6000, 12000], "depth_percents": [0, 40, 80, 100]},
+            "run": {"concurrency": 2, "cache": False},
+        })
+        run_dir = run(exp, tmp_path / "run", fresh=True)
+        bodies = [r.body for r in srv.requests]
+    marked = [b for b in bodies if isinstance(b["messages"][0]["content"], list)]
+    assert marked and all(
+        1 <= sum("cache_control" in block for block in b["messages"][0]["content"]) <= 4
+        for b in marked)
+    df = load_results(run_dir)
+    assert (df["score"] == 1.0).all()  # the blocks carry the whole prompt: needles found
+    assert df["cache_savings_usd"].notna().all()
