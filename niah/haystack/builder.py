@@ -28,10 +28,11 @@ import numpy as np
 from niah.config import Experiment, ModelSpec
 from niah.errors import HaystackError
 from niah.haystack.corpus import Corpus, _encode_chunks, load_corpus
+from niah.haystack.cuts import LONG_PROMPT_TOKENS, CutTable, tame_heap
 from niah.haystack.sources import Source, open_source
 from niah.needles import Needle, draw_needles, question_for
 from niah.plan import Trial
-from niah.prompt import CACHE_BLOCK_TOKENS, BuiltPrompt, PlacedNeedle
+from niah.prompt import BuiltPrompt, PlacedNeedle
 from niah.tokenizers import Tokenizer, tokenizer_for
 
 MARGIN = 8
@@ -57,34 +58,8 @@ class _Window:
         return "".join(self.parts)
 
 
-LONG_PROMPT_CHARS = 4 << 20
-"""From this size on, large temporaries are kept out of the malloc heap (``_heap_tamed``)."""
 HASH_CHUNK = 1 << 20
 """Characters encoded at a time when hashing, so a 10M-token prompt is never copied whole."""
-
-
-_heap_tamed = False
-
-
-def _tame_heap() -> None:
-    """Keep allocations of 1 MiB and more out of glibc's heap, once per process.
-
-    glibc raises its mmap threshold to the size of each large block freed (up to
-    32 MiB), so after the first long prompt the builder's 10-40 MB temporaries come
-    from the heap, whose holes it rarely returns: about 0.7 prompts more stayed
-    resident per prompt in flight. A fixed threshold hands them back on free.
-    """
-    global _heap_tamed
-    if _heap_tamed:
-        return
-    _heap_tamed = True
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
-    except (OSError, AttributeError):  # not glibc: nothing to tame
-        pass
 
 
 def prompt_digest(messages: list[dict[str, str]]) -> str:
@@ -140,7 +115,7 @@ class PromptBuilder:
         self._corpus: Corpus | None = None
         self._overhead: dict[str, int] = {}
         self._last: BuiltPrompt | None = None
-        self._cut_table: tuple[np.ndarray, np.ndarray] | None = None
+        self._cut_table: CutTable | None = None
 
     @property
     def corpus(self) -> Corpus:
@@ -148,6 +123,12 @@ class PromptBuilder:
             need = max(self.experiment.grid.lengths()) + FILL_RESERVE
             self._corpus = load_corpus(self.source, self.tokenizer, need)
         return self._corpus
+
+    @property
+    def cut_table(self) -> CutTable:
+        if self._cut_table is None:
+            self._cut_table = CutTable(self.corpus)
+        return self._cut_table
 
     def overhead_tokens(self, question: str) -> int:
         """Prompt tokens outside the context: system, template, question, chat markup."""
@@ -188,8 +169,8 @@ class PromptBuilder:
                 f"grid.context_lengths: {trial.context_length} tokens cannot hold the {what} "
                 f"({needle_tokens + trial.context_length - target} tokens); use longer contexts"
             )
-        if target > LONG_PROMPT_CHARS // 8:  # about 4 characters a token, with room
-            _tame_heap()
+        if target > LONG_PROMPT_TOKENS:
+            tame_heap()
         haystack, total, parts, placed, stable = self._fit(
             target, target - needle_tokens, needles, trial
         )
@@ -220,49 +201,8 @@ class PromptBuilder:
             prompt_sha256=digest,
             question=question,
             haystack_tokens=haystack,
-            cache_cuts=self._cache_cuts(stable, start),
+            cache_cuts=self.cut_table.cuts(stable, start),
         )
-
-    # -- fixed cuts for provider prompt caches ----------------------------------------
-
-    def _cache_cuts(self, stable: int, offset: int) -> tuple[tuple[int, int], ...]:
-        """``BuiltPrompt.cache_cuts`` of a context whose first ``stable`` tokens are the
-        corpus prefix, starting at character ``offset`` of the user message."""
-        count = stable // CACHE_BLOCK_TOKENS
-        if count < 1:
-            return ()
-        tokens, chars = self._cuts(count)
-        out: list[tuple[int, int]] = []
-        last = 0
-        for k in range(1, count + 1):
-            token = int(tokens[k - 1])
-            if last < token <= stable:  # cuts closer than a sentence merge into one
-                out.append((k, offset + int(chars[k - 1])))
-                last = token
-        return tuple(out)
-
-    def _cuts(self, count: int) -> tuple[np.ndarray, np.ndarray]:
-        """Token and character positions of the first ``count`` fixed cuts (or more):
-        the last sentence start at or before each multiple of ``CACHE_BLOCK_TOKENS``."""
-        if self._cut_table is not None and len(self._cut_table[0]) >= count:
-            return self._cut_table
-        corpus = self.corpus
-        heads = corpus.space_bounds
-        want = np.arange(1, count + 1) * CACHE_BLOCK_TOKENS
-        at = np.searchsorted(heads, want, side="right") - 1
-        tokens = np.where(at >= 0, heads[np.maximum(at, 0)], 0)
-        ends = corpus.offsets[tokens]
-        if corpus.data.isascii():
-            chars = ends
-        else:  # count UTF-8 lead bytes, one stretch at a time (never the whole corpus)
-            raw = np.frombuffer(corpus.data, dtype=np.uint8)
-            chars = np.empty_like(ends)
-            done = total = 0
-            for i, end in enumerate(ends.tolist()):
-                total += int(np.count_nonzero((raw[done:end] & 0xC0) != 0x80))
-                chars[i], done = total, end
-        self._cut_table = (tokens, chars)
-        return self._cut_table
 
     def _fit(
         self, target: int, haystack: int, needles: list[Needle], trial: Trial
