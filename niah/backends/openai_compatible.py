@@ -24,7 +24,9 @@ class CompatibleOptions(OpenAIOptions):
     """``model.options`` of openai-compatible (``reasoning_effort`` and ``verbosity``
     are sent to servers that take them, e.g. vLLM serving gpt-oss)."""
 
-    reserved: ClassVar[frozenset[str]] = OpenAIOptions.reserved | {"prompt"}
+    reserved: ClassVar[frozenset[str]] = (
+        OpenAIOptions.reserved - {"prompt_cache_key"}  # niah sends none: a server may take one
+    ) | {"prompt"}
 
     mode: Literal["chat", "completions"] = "chat"
     """``completions`` sends one plain-text prompt to /completions (base models)."""
