@@ -215,8 +215,9 @@ def make_experiment(base_url: str, lengths: list[int], depths: int, concurrency:
 
 def request_bodies(experiment: Any) -> tuple[list[dict[str, Any]], Prebuilt]:
     """The JSON bodies niah sends for every trial, and its prompts, built once."""
-    from niah.backends.base import Message, Request
+    from niah.backends._body import materialize
     from niah.backends.openai_compatible import OpenAICompatibleBackend
+    from niah.exchange import make_request
     from niah.haystack.builder import PromptBuilder
     from niah.plan import plan, prefix_order
 
@@ -224,14 +225,11 @@ def request_bodies(experiment: Any) -> tuple[list[dict[str, Any]], Prebuilt]:
     trials = prefix_order(plan(experiment))
     prebuilt = Prebuilt(PromptBuilder(experiment, spec), trials)
     backend = OpenAICompatibleBackend(spec)
-    run = experiment.run
     bodies = []
     for trial in trials:
         bp = prebuilt.build(trial)
-        request = Request(messages=[Message.model_validate(m) for m in bp.messages],
-                          max_tokens=run.max_tokens, temperature=run.temperature,
-                          seed=experiment.seed, prompt_tokens=bp.prompt_tokens)
-        bodies.append(backend.build_body(request))
+        request = make_request(experiment, bp, spec)  # exactly what niah sends
+        bodies.append(materialize(backend.build_body(request)))  # plain strings for json=
     return bodies, prebuilt
 
 

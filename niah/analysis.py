@@ -69,6 +69,7 @@ def _flatten(row: ResultRow, run_dir: str, tokenizer: str | None) -> dict[str, A
         "usage_completion_tokens": row.usage.completion_tokens,
         "usage_cached_tokens": row.usage.cached_tokens,
         "cost_usd": row.cost_usd,
+        "cache_savings_usd": row.cache_savings_usd,
         "finish_reason": row.finish_reason,
         "attempts": row.attempts,
         "cached": row.cached,
@@ -88,14 +89,16 @@ COLUMNS = (
     "repeat", "n_needles", "needles_found", "distractors_repeated", "needles", "response",
     "score", "error",
     "error_kind", "error_message", "error_status", "latency_s", "usage_prompt_tokens",
-    "usage_completion_tokens", "usage_cached_tokens", "cost_usd", "finish_reason",
+    "usage_completion_tokens", "usage_cached_tokens", "cost_usd", "cache_savings_usd",
+    "finish_reason",
     "attempts", "cached", "seed", "prompt_sha256", "niah_version", "timestamp",
     "schema_version", "extra", "tokenizer", "series",
 )
 """Column order of ``load_results`` (``series`` is the label a model is drawn under,
 ``tokenizer`` the name the run's manifest gives for the model's lengths, or None)."""
 
-_FLOAT_COLUMNS = ("requested_depth", "actual_depth", "score", "latency_s", "cost_usd")
+_FLOAT_COLUMNS = ("requested_depth", "actual_depth", "score", "latency_s", "cost_usd",
+                  "cache_savings_usd")
 
 
 def rows_frame(
@@ -367,7 +370,8 @@ def summarize(
     confidence: float = CONFIDENCE,
 ) -> pd.DataFrame:
     """One row per model: recall, errors, tokens, cost, effective context length, and
-    what its lengths were counted in.
+    what its lengths were counted in. ``cache_savings_usd`` is what the provider's
+    prompt cache saved against the same requests uncached (NaN when no row says).
 
     ``recall`` is needles found / needles asked over the scored trials (the mean score
     when every trial asks the same number of needles, as in any one run), with its
@@ -426,6 +430,7 @@ def summarize(
                 "prompt_tokens": int(sub["prompt_tokens"].sum()),
                 "completion_tokens": int(sub["usage_completion_tokens"].fillna(0).sum()),
                 "cost_usd": float(sub["cost_usd"].sum(min_count=1)),
+                "cache_savings_usd": float(sub["cache_savings_usd"].sum(min_count=1)),
                 "mean_latency_s": float(sub["latency_s"].mean()),
                 "tokenizer": basis.tokenizer,
                 "lengths": basis.kind,

@@ -412,6 +412,12 @@ class RunSpec(_Strict):
     min_trials_before_abort: int = Field(default=10, ge=1)
     cache: bool = True
     """Reuse stored responses for identical requests (never pay twice for a cell)."""
+    prompt_cache: Literal["auto", "on", "off"] = "auto"
+    """Provider prompt caching: ``auto`` marks the shared haystack for Anthropic (only
+    where a later trial reads it back), sends OpenAI a ``prompt_cache_key`` per
+    experiment and length, and prices Gemini's implicit cache hits; ``on`` does the
+    same but refuses a model whose provider has no prompt cache niah can use; ``off``
+    sends no marks and no key."""
     @field_validator("temperature", mode="before")
     @classmethod
     def _temperature(cls, v: Any) -> Any:
@@ -435,6 +441,10 @@ class Price(_Strict):
     input: float = Field(ge=0)
     output: float = Field(ge=0)
     cached_input: float | None = Field(default=None, ge=0)
+    """Prompt tokens read from the provider's prompt cache (None: the input price)."""
+    cache_write: float | None = Field(default=None, ge=0)
+    """Prompt tokens written to the provider's prompt cache (Anthropic: 1.25x the input
+    price for the 5-minute cache); None: the input price."""
 
 
 class Experiment(_Strict):

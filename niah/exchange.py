@@ -15,8 +15,9 @@ from niah.backends.registry import request_temperature
 from niah.config import Experiment, ModelSpec
 from niah.errors import ConfigError
 from niah.plan import Trial
-from niah.pricing import cost, price_for
+from niah.pricing import cache_savings, cost, price_for
 from niah.prompt import BuiltPrompt
+from niah.prompt_cache import cache_hint
 from niah.results import ErrorInfo, NeedleResult, ResultRow, UsageInfo
 from niah.scoring import grade
 from niah.store import utc_now
@@ -30,7 +31,8 @@ def make_request(experiment: Experiment, bp: BuiltPrompt, spec: ModelSpec) -> Re
     return Request(
         messages=[Message.model_validate(m) for m in bp.messages],
         max_tokens=run.max_tokens, temperature=request_temperature(spec, run.temperature),
-        seed=experiment.seed, prompt_tokens=bp.prompt_tokens,
+        seed=experiment.seed, prompt_tokens=bp.prompt_tokens, prompt_sha256=bp.prompt_sha256,
+        cache=cache_hint(experiment, spec, bp),
     )
 
 
@@ -44,6 +46,7 @@ def make_row(
     row_score: float | None = None
     usage = UsageInfo()
     row_cost: float | None = None
+    savings: float | None = None
     extra: dict[str, Any] = {"question": bp.question}
     if completion is not None:
         graded = grade(bp.needles, completion.text, completion.finish_reason, experiment.scoring)
@@ -54,7 +57,9 @@ def make_row(
         if output is None:
             output = tokenizer.count(completion.text)
         price = price_for(spec, experiment.pricing, prompt)
-        row_cost = cost(price, prompt, output, usage.cached_tokens or 0)
+        read, written = usage.cached_tokens or 0, usage.cache_write_tokens or 0
+        row_cost = cost(price, prompt, output, read, written)
+        savings = cache_savings(price, prompt, read, written)
         if completion.provider_id:
             extra["provider_id"] = completion.provider_id
         if completion.raw:
@@ -73,7 +78,7 @@ def make_row(
         response=completion.text if completion is not None else None,
         score=row_score, error=error,
         latency_s=completion.latency_s if completion is not None else None,
-        usage=usage, cost_usd=row_cost,
+        usage=usage, cost_usd=row_cost, cache_savings_usd=savings,
         finish_reason=completion.finish_reason if completion is not None else None,
         attempts=attempts, cached=cached, seed=trial.seed,
         prompt_sha256=bp.prompt_sha256, niah_version=__version__,

@@ -39,6 +39,11 @@ def _p(i: float, o: float, c: float | None = None) -> Price:
     return Price(input=i, output=o, cached_input=c)
 
 
+def _claude(i: float, o: float) -> Price:
+    """Anthropic's prompt cache: reads at 0.1x the input price, 5-minute writes at 1.25x."""
+    return Price(input=i, output=o, cached_input=round(i * 0.1, 6), cache_write=i * 1.25)
+
+
 BUILTIN: dict[str, dict[str, Tiered]] = {
     "openai": {
         "gpt-4o": Tiered(_p(2.50, 10.00, 1.25)),
@@ -52,15 +57,15 @@ BUILTIN: dict[str, dict[str, Tiered]] = {
         "o4-mini": Tiered(_p(1.10, 4.40, 0.275)),
     },
     "anthropic": {
-        "claude-3-5-sonnet": Tiered(_p(3.00, 15.00, 0.30)),
-        "claude-3-5-haiku": Tiered(_p(0.80, 4.00, 0.08)),
-        "claude-3-7-sonnet": Tiered(_p(3.00, 15.00, 0.30)),
-        "claude-3-haiku": Tiered(_p(0.25, 1.25, 0.03)),
-        "claude-3-opus": Tiered(_p(15.00, 75.00, 1.50)),
-        "claude-sonnet-4": Tiered(_p(3.00, 15.00, 0.30), 200_000, _p(6.00, 22.50, 0.60)),
-        "claude-opus-4": Tiered(_p(15.00, 75.00, 1.50)),
-        "claude-opus-4-5": Tiered(_p(5.00, 25.00, 0.50)),
-        "claude-haiku-4": Tiered(_p(1.00, 5.00, 0.10)),
+        "claude-3-5-sonnet": Tiered(_claude(3.00, 15.00)),
+        "claude-3-5-haiku": Tiered(_claude(0.80, 4.00)),
+        "claude-3-7-sonnet": Tiered(_claude(3.00, 15.00)),
+        "claude-3-haiku": Tiered(_claude(0.25, 1.25)),
+        "claude-3-opus": Tiered(_claude(15.00, 75.00)),
+        "claude-sonnet-4": Tiered(_claude(3.00, 15.00), 200_000, _claude(6.00, 22.50)),
+        "claude-opus-4": Tiered(_claude(15.00, 75.00)),
+        "claude-opus-4-5": Tiered(_claude(5.00, 25.00)),
+        "claude-haiku-4": Tiered(_claude(1.00, 5.00)),
     },
     "gemini": {
         "gemini-1.5-pro": Tiered(_p(1.25, 5.00, 0.3125), 128_000, _p(2.50, 10.00, 0.625)),
@@ -101,14 +106,27 @@ def price_for(
 
 
 def cost(price: Price | None, prompt_tokens: int, completion_tokens: int,
-         cached_tokens: int = 0) -> float | None:
-    """USD for one request; cached prompt tokens at the cached rate when there is one."""
+         cached_tokens: int = 0, cache_write_tokens: int = 0) -> float | None:
+    """USD for one request: prompt tokens read from a provider's prompt cache at the
+    cached rate, those written to it at the write rate, the rest at the input rate."""
     if price is None:
         return None
     cached = max(0, min(cached_tokens, prompt_tokens))
-    cached_rate = price.input if price.cached_input is None else price.cached_input
-    total = (prompt_tokens - cached) * price.input + cached * cached_rate
+    written = max(0, min(cache_write_tokens, prompt_tokens - cached))
+    read_rate = price.input if price.cached_input is None else price.cached_input
+    write_rate = price.input if price.cache_write is None else price.cache_write
+    total = ((prompt_tokens - cached - written) * price.input + cached * read_rate
+             + written * write_rate)
     return (total + completion_tokens * price.output) / 1e6
+
+
+def cache_savings(price: Price | None, prompt_tokens: int, cached_tokens: int = 0,
+                  cache_write_tokens: int = 0) -> float | None:
+    """USD a request saved through the provider's prompt cache (negative when writes
+    cost more than reads saved); None without a price."""
+    with_cache = cost(price, prompt_tokens, 0, cached_tokens, cache_write_tokens)
+    without = cost(price, prompt_tokens, 0)
+    return None if with_cache is None or without is None else without - with_cache
 
 
 def estimated_cost(experiment: Experiment, spec: ModelSpec, prompt_tokens: int) -> float | None:
@@ -134,6 +152,10 @@ class Estimate:
     """Upper bound: every answer uses all of ``run.max_tokens``."""
     cost_usd: float | None
     """Upper bound at ``max_output_tokens``; None when the model has no known price."""
+    cached_cost_usd: float | None = None
+    """The same with the provider's prompt cache as ``run.prompt_cache`` uses it, if it
+    caches as documented (``niah.prompt_cache.predicted_usage``); None when niah uses no
+    prompt cache for the model or its price is unknown."""
 
 
 def estimate(
@@ -146,19 +168,33 @@ def estimate(
     other trial of that length is counted as the same size (needle values differ by a
     token or two), so this stays fast on large grids.
     """
+    from niah.plan import prefix_order
+    from niah.prompt_cache import predicted_usage
+
     spec = model or builder.model
     max_tokens = experiment.run.max_tokens
-    sizes: dict[int, int] = {}
+    built: dict[int, BuiltPrompt] = {}
     prompt_total = 0
     cost_total: float | None = 0.0
     for trial in trials:
-        if trial.context_length not in sizes:
-            sizes[trial.context_length] = builder.build(trial).prompt_tokens
-        size = sizes[trial.context_length]
+        if trial.context_length not in built:
+            built[trial.context_length] = builder.build(trial)
+        size = built[trial.context_length].prompt_tokens
         prompt_total += size
         one = estimated_cost(experiment, spec, size)
         cost_total = None if one is None or cost_total is None else cost_total + one
+    ordered = prefix_order(list(trials))
+    usage = predicted_usage(experiment, spec, ordered, built)
+    cached_total: float | None = None
+    if usage is not None and cost_total is not None:
+        cached_total = 0.0
+        for trial, (read, written) in zip(ordered, usage, strict=True):
+            size = built[trial.context_length].prompt_tokens
+            price = price_for(spec, experiment.pricing, size)
+            one = cost(price, size, max_tokens, read, written)
+            cached_total = None if one is None or cached_total is None else cached_total + one
     return Estimate(
         model=spec.id, trials=len(trials), prompt_tokens=prompt_total,
         max_output_tokens=max_tokens * len(trials), cost_usd=cost_total,
+        cached_cost_usd=cached_total,
     )

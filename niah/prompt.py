@@ -26,10 +26,18 @@ class PlacedNeedle:
     distractor: bool = False
 
 
+CACHE_BLOCK_TOKENS = 1024
+"""Spacing of the fixed cuts a prompt's shared haystack prefix is split at for provider
+prompt caches (``BuiltPrompt.cache_cuts``, ``niah.prompt_cache``)."""
+
+
 @dataclass
 class BuiltPrompt:
+    """One trial's prompt. The context is held once, inside the user message."""
+
     trial: Trial
-    context: str
+    context_span: tuple[int, int]
+    """Where the context lies in the last (user) message's content: [start, end)."""
     context_tokens: int
     messages: list[dict[str, str]]
     prompt_tokens: int
@@ -38,6 +46,17 @@ class BuiltPrompt:
     prompt_sha256: str
     question: str
     haystack_tokens: int
+    cache_cuts: tuple[tuple[int, int], ...] = ()
+    """``(k, offset)``: the user message cut at character ``offset``, the last word start
+    (" word") at or before context token ``k * CACHE_BLOCK_TOKENS``; only cuts inside
+    the haystack text before the first needle, which every trial with a deeper first
+    needle shares character for character."""
+
+    @property
+    def context(self) -> str:
+        """The context (a copy: long prompts are best read from ``messages``)."""
+        start, end = self.context_span
+        return self.messages[-1]["content"][start:end]
 
 
 class Builder(Protocol):

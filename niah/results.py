@@ -70,6 +70,9 @@ class UsageInfo(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
+    """Prompt tokens the provider read from its prompt cache (or a server's KV cache)."""
+    cache_write_tokens: int | None = None
+    """Prompt tokens written to the provider's prompt cache (Anthropic)."""
 
 
 class ResultRow(BaseModel):
@@ -102,6 +105,10 @@ class ResultRow(BaseModel):
     latency_s: float | None = None
     usage: UsageInfo = Field(default_factory=UsageInfo)
     cost_usd: float | None = None
+    cache_savings_usd: float | None = None
+    """What the provider's prompt cache saved on this request against the same tokens
+    uncached (negative when cache writes cost more than reads saved); None when the
+    price is unknown."""
     finish_reason: str | None = None
     attempts: int = 1
     cached: bool = False

@@ -27,7 +27,7 @@ from typing import Any
 from niah.aio import TokenBucket, all_or_cancel, with_timeout
 from niah.backends.base import Backend, Completion, Request
 from niah.backends.registry import create_backend
-from niah.cache import ResponseCache, request_key
+from niah.cache import ResponseCache
 from niah.config import Experiment, ModelSpec
 from niah.endpoints import EndpointPool, Lease
 from niah.errors import (
@@ -175,8 +175,9 @@ class Runner:
 
     async def _trial(self, mr: ModelRun, trial: Trial, bp: BuiltPrompt) -> ResultRow:
         request = make_request(self.experiment, bp, mr.spec)
-        key = request_key(mr.spec, request) if self.cache is not None else ""
-        completion = self.cache.get(key) if self.cache is not None else None
+        key, completion = "", None
+        if self.cache is not None:
+            key, completion = self.cache.lookup(mr.spec, request)
         cached, attempts, error = completion is not None, 0, None
         lease: Lease | None = None
         if completion is None:

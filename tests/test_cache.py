@@ -77,3 +77,55 @@ def test_readonly_cache_creates_nothing(tmp_path: Path) -> None:
         cache.put("k", MODEL.id, Completion(text="x"))
     with ResponseCache(tmp_path, readonly=True) as cache:
         assert cache.get("k") == Completion(text="x")
+
+
+def test_key_uses_the_prompt_digest_and_ignores_cache_marks() -> None:
+    from niah.backends.base import CacheHint
+    from niah.haystack.builder import prompt_digest
+
+    digest = prompt_digest([m.model_dump() for m in REQUEST.messages])
+    with_digest = REQUEST.model_copy(update={"prompt_sha256": digest})
+    assert request_key(MODEL, with_digest) == request_key(MODEL, REQUEST)
+    marked = with_digest.model_copy(update={"cache": CacheHint(cuts=(1,), marks=(1,), key="k")})
+    assert request_key(MODEL, marked) == request_key(MODEL, REQUEST)
+    # the canonical form, spelled out: a changed key would orphan every stored response
+    import hashlib
+    import json
+
+    canonical = {"model": MODEL.id, "base_url": None, "options": {}, "prompt_sha256": digest,
+                 "max_tokens": 64, "temperature": 0.0, "seed": 0}
+    blob = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert request_key(MODEL, REQUEST) == hashlib.sha256(blob.encode()).hexdigest()
+
+
+def test_entries_under_the_old_key_are_still_found_and_rekeyed(tmp_path: Path) -> None:
+    import hashlib
+    import json
+    import sqlite3
+
+    from niah.cache import KEYS_VERSION, legacy_request_key
+
+    long_request = REQUEST.model_copy(update={"messages": [
+        Message(role="system", content="be brief"),
+        Message(role="user", content='a "long" prompt\n' * 50_000 + "é 😀")]})
+    body = {"model": MODEL.id, "base_url": MODEL.base_url, "options": MODEL.options,
+            "messages": [m.model_dump() for m in long_request.messages], "max_tokens": 64,
+            "temperature": 0.0, "seed": 0}
+    old = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                    ensure_ascii=False).encode()).hexdigest()
+    assert legacy_request_key(MODEL, long_request) == old
+    db = sqlite3.connect(tmp_path / DB_NAME)  # a file as older versions left it
+    db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL,"
+               " completion TEXT NOT NULL, created TEXT NOT NULL)")
+    db.execute("INSERT INTO responses VALUES (?, ?, ?, ?)",
+               (old, MODEL.id, Completion(text="7").model_dump_json(), "2026-01-01"))
+    db.commit()
+    db.close()
+    with ResponseCache(tmp_path) as cache:
+        key, found = cache.lookup(MODEL, long_request)
+        assert found is not None and found.text == "7"
+        assert cache.get(key) is not None  # stored again under the new key
+    with ResponseCache(tmp_path / "new") as cache:  # a new file: new keys only, no old lookups
+        assert not cache.legacy
+        assert cache._db is not None
+        assert cache._db.execute("PRAGMA user_version").fetchone()[0] == KEYS_VERSION

@@ -109,3 +109,25 @@ def test_estimate_builds_one_prompt_per_length_and_sends_nothing() -> None:
     )
     unpriced = experiment.model_copy(update={"model": [spec("openai-compatible/x")]})
     assert estimate(unpriced, trials, builder, unpriced.model[0]).cost_usd is None
+
+
+def test_cost_charges_cache_writes_and_reads_apart() -> None:
+    from niah.pricing import cache_savings
+
+    price = Price(input=3.0, output=15.0, cached_input=0.3, cache_write=3.75)
+    # 10K prompt tokens: 6K read, 3K written, 1K fresh; 100 out
+    assert cost(price, 10_000, 100, 6000, 3000) == pytest.approx(
+        (1000 * 3 + 6000 * 0.3 + 3000 * 3.75 + 100 * 15) / 1e6)
+    assert cache_savings(price, 10_000, 6000, 3000) == pytest.approx(
+        (6000 * 2.7 - 3000 * 0.75) / 1e6)
+    assert cache_savings(price, 10_000, 0, 5000) < 0  # a write nobody read costs
+    assert cost(Price(input=1.0, output=1.0), 100, 0, 50, 50) == pytest.approx(100 / 1e6)
+    assert cache_savings(None, 100, 50) is None
+
+
+def test_claude_prices_cache_reads_and_writes_as_documented() -> None:
+    for name in ("claude-sonnet-4-5", "claude-opus-4-5", "claude-3-5-haiku-latest"):
+        price = price_for(ModelSpec(id=f"anthropic/{name}"))
+        assert price is not None and price.cached_input is not None
+        assert price.cached_input == pytest.approx(price.input * 0.1)
+        assert price.cache_write == pytest.approx(price.input * 1.25)

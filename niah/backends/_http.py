@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import Field, field_validator
 
+from niah.backends._body import encode_body
 from niah.backends._ratelimit import rate_limit_wait
 from niah.backends.base import Backend, BackendOptions, Completion, Usage, parse_options
 from niah.config import ModelSpec
@@ -264,11 +265,22 @@ class HTTPBackend(Backend):
     async def post_json(
         self, url: str, headers: Mapping[str, str], body: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """POST and return the JSON object, or raise the mapped ``ModelError``."""
+        """POST and return the JSON object, or raise the mapped ``ModelError``.
+
+        ``body`` may hold the prompt as ``_body.Text``: a long one is then streamed,
+        escaped a slice at a time, never held a second time (see ``niah.backends._body``).
+        """
         provider = self.spec.provider
+        sent = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        sent["Content-Type"] = "application/json"
+        encoded = encode_body(dict(body))
         client = self._take_client()
         try:
-            response = await client.post(url, headers=dict(headers), json=dict(body))
+            if isinstance(encoded, bytes):
+                response = await client.post(url, headers=sent, content=encoded)
+            else:
+                sent["Content-Length"] = str(await encoded.measure())
+                response = await client.post(url, headers=sent, content=encoded)
         except httpx.RequestError as exc:
             raise transport_error(provider, exc, self._secrets) from exc
         finally:

@@ -5,17 +5,27 @@ and answer together, and there is no ``seed`` (temperature 0 is as deterministic
 gets). Claude models from Opus 4.7 and Sonnet 5 take no temperature but their default
 and think adaptively (on by default from Sonnet 5 and Opus 5); earlier ones think only
 when given ``options.thinking_budget``, which rules out a temperature too.
+
+Prompt caching (``run.prompt_cache``, see ``niah.prompt_cache``): a request with
+cache marks sends its user message as text blocks cut where ``Request.cache`` says,
+with ``cache_control`` on the marked ones. Anthropic makes a cache entry usable only
+once the request that writes it has begun answering, and advises waiting for that
+first answer before sending requests meant to hit it; so the first request that marks
+a cache goes alone, and the others wait for its answer, once per backend.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, ClassVar, Literal
 
+import httpx
 from pydantic import Field
 
 from niah.backends import windows
+from niah.backends._body import Text
 from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_response
-from niah.backends.base import Completion, Request, Usage, parse_options
+from niah.backends.base import Completion, Message, PromptCacheStyle, Request, Usage, parse_options
 from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError, PermanentModelError
 
@@ -29,7 +39,7 @@ class AnthropicOptions(HTTPOptions):
 
     reserved: ClassVar[frozenset[str]] = frozenset({
         "model", "max_tokens", "messages", "system", "temperature", "thinking",
-        "output_config.effort",
+        "output_config.effort", "cache_control",
     })
 
     thinking_budget: int | None = Field(default=None, ge=1024)
@@ -48,6 +58,12 @@ class AnthropicOptions(HTTPOptions):
         return out
 
 
+MIN_CACHED_TOKENS = {("opus", 4, 5): 4096, ("opus", 4, 6): 4096, ("sonnet", 4, 6): 2048,
+                     ("haiku", 4, 5): 4096, ("haiku", 3, 5): 2048, ("haiku", 3, 0): 2048}
+"""Anthropic's minimum cacheable prompt per model (1024 for the other Claude 3.7-4.5
+models); newer models than the list get the largest, 4096."""
+
+
 def _adaptive_only(spec: ModelSpec) -> bool:
     version = windows.claude_version(spec.name)
     return version is not None and version[1:] >= ADAPTIVE_FROM
@@ -60,6 +76,18 @@ class AnthropicBackend(HTTPBackend):
     key_envs: ClassVar[tuple[str, ...]] = ("ANTHROPIC_API_KEY",)
     options_model: ClassVar[type[AnthropicOptions]] = AnthropicOptions
     options: AnthropicOptions
+    prompt_cache_style: ClassVar[PromptCacheStyle | None] = "breakpoints"
+
+    def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
+        super().__init__(spec, client)
+        self._first_write: asyncio.Event | None = None
+
+    @classmethod
+    def min_cached_tokens(cls, spec: ModelSpec) -> int:
+        version = windows.claude_version(spec.name)
+        if version is None or version[1:] > (4, 6):
+            return 4096
+        return MIN_CACHED_TOKENS.get(version, 1024)
 
     @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
@@ -95,13 +123,13 @@ class AnthropicBackend(HTTPBackend):
 
     def build_body(self, request: Request) -> dict[str, Any]:
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
+        turns = [m for m in request.messages if m.role != "system"]
         body: dict[str, Any] = {
             "model": self.spec.name,
             "max_tokens": request.max_tokens,
             "messages": [
-                {"role": m.role, "content": m.content}
-                for m in request.messages
-                if m.role != "system"
+                {"role": m.role, "content": self._content(m, request, last=i == len(turns) - 1)}
+                for i, m in enumerate(turns)
             ],
         }
         if request.temperature is not None:
@@ -110,10 +138,42 @@ class AnthropicBackend(HTTPBackend):
             body["system"] = system
         return self.with_options(body)
 
+    @staticmethod
+    def _content(message: Message, request: Request, *, last: bool) -> Any:
+        """The message's text; the last one cut into blocks at the cache hint's cuts."""
+        text = message.content
+        hint = request.cache
+        if not last or hint is None or not hint.marks:
+            return Text(text)
+        blocks: list[dict[str, Any]] = []
+        start = 0
+        marks = set(hint.marks)
+        for cut in hint.cuts:
+            if start < cut < len(text):
+                block: dict[str, Any] = {"type": "text", "text": Text((text, start, cut))}
+                if cut in marks:
+                    block["cache_control"] = {"type": "ephemeral"}
+                blocks.append(block)
+                start = cut
+        blocks.append({"type": "text", "text": Text((text, start, len(text)))})
+        return blocks
+
     async def generate(self, request: Request) -> Completion:
-        data = await self.post_json(
-            f"{self.base_url}/messages", self.headers(), self.build_body(request)
-        )
+        writes = request.cache is not None and bool(request.cache.marks)
+        first = False
+        if writes:
+            if self._first_write is None:
+                self._first_write, first = asyncio.Event(), True
+            else:
+                await self._first_write.wait()
+        try:
+            data = await self.post_json(
+                f"{self.base_url}/messages", self.headers(), self.build_body(request)
+            )
+        finally:
+            if first:
+                assert self._first_write is not None
+                self._first_write.set()
         return parse_message(self.spec.provider, data)
 
 
@@ -150,4 +210,5 @@ def parse_usage(usage: Any) -> Usage:
         prompt_tokens=prompt,
         completion_tokens=as_int(usage.get("output_tokens")),
         cached_tokens=read,
+        cache_write_tokens=written,
     )

@@ -24,6 +24,9 @@ from niah.config import ModelSpec, RunSpec, config_error
 from niah.errors import ConfigError
 
 TemperatureSetting = float | Literal["auto"] | None
+PromptCacheStyle = Literal["breakpoints", "keyed", "implicit"]
+"""How a provider caches prompt prefixes: where requests mark them (Anthropic), by a
+routing key (OpenAI), or on its own (Gemini 2.5+); see ``niah.prompt_cache``."""
 """``run.temperature``: a number, ``auto`` (the backend decides) or ``None`` (send none)."""
 
 
@@ -32,6 +35,24 @@ class Message(BaseModel):
 
     role: Literal["system", "user", "assistant"]
     content: str
+
+
+class CacheHint(BaseModel):
+    """Where a request marks its prompt for the provider's prompt cache (``niah.prompt_cache``).
+
+    Answers do not depend on it, so the response cache ignores it.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    cuts: tuple[int, ...] = ()
+    """Character offsets in the last user message where its text is cut into blocks
+    (ascending, inside the haystack before the first needle: the same text in every
+    trial that reaches them)."""
+    marks: tuple[int, ...] = ()
+    """The cuts whose block ends with a cache breakpoint (at most 4)."""
+    key: str | None = None
+    """A routing key for providers that cache automatically (OpenAI ``prompt_cache_key``)."""
 
 
 class Request(BaseModel):
@@ -46,6 +67,11 @@ class Request(BaseModel):
     seed: int | None = None
     prompt_tokens: int | None = None
     """Prompt size measured locally, so local backends can size their context."""
+    prompt_sha256: str | None = None
+    """The builder's digest of ``messages``, so the response cache never serialises a
+    long prompt again (``niah.cache.request_key``)."""
+    cache: CacheHint | None = None
+    """Provider prompt-cache marks (``run.prompt_cache``); None sends none."""
 
 
 class Usage(BaseModel):
@@ -54,7 +80,10 @@ class Usage(BaseModel):
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cached_tokens: int | None = None
-    """Prompt tokens served from a provider or KV cache."""
+    """Prompt tokens read from a provider or KV cache (billed at the cached rate)."""
+    cache_write_tokens: int | None = None
+    """Prompt tokens written to a provider's prompt cache (Anthropic bills them above
+    the input rate)."""
 
 
 class Completion(BaseModel):
@@ -103,6 +132,8 @@ class Backend(abc.ABC):
     """Upper bound the runner respects (1 for in-process models)."""
     remote: bool = False
     """The model runs elsewhere, so this machine's spare cores may build prompts."""
+    prompt_cache_style: ClassVar[PromptCacheStyle | None] = None
+    """How the provider caches prompts (None: niah uses no provider prompt cache)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -145,6 +176,19 @@ class Backend(abc.ABC):
             raise ConfigError("run.temperature", f"{spec.id} takes no temperature ({refusal}); "
                                                  "use auto or null")
         return setting
+
+    @classmethod
+    def prompt_cache_refusal(cls, spec: ModelSpec) -> str | None:
+        """Why niah cannot use a provider prompt cache for ``spec`` (``run.prompt_cache:
+        on`` is then refused), or None when it can."""
+        if cls.prompt_cache_style is None:
+            return "niah drives no provider prompt cache for this backend"
+        return None
+
+    @classmethod
+    def min_cached_tokens(cls, spec: ModelSpec) -> int:
+        """The shortest prefix the provider caches for ``spec``, in tokens."""
+        return 1024
 
     @classmethod  # noqa: B027 - optional hook
     def check_model(cls, spec: ModelSpec, run: RunSpec) -> None:

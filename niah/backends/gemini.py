@@ -16,8 +16,9 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, model_validator
 
 from niah.backends import windows
+from niah.backends._body import Text
 from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_response
-from niah.backends.base import Completion, Request, Usage, parse_options
+from niah.backends.base import Completion, PromptCacheStyle, Request, Usage, parse_options
 from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError, PermanentModelError
 
@@ -27,6 +28,8 @@ FILTERED_FINISH_REASONS = frozenset(
 """Finish reasons meaning the answer was withheld; retrying the same prompt will not help."""
 _ROLES = {"user": "user", "assistant": "model"}
 _GEMINI_3 = re.compile(r"(models/)?gemini-3([.-].*)?")
+_IMPLICIT_CACHE = re.compile(r"gemini-(2\.5|[3-9]|\d\d)([.-].*)?")
+"""Models Google caches implicitly (2.5 and later)."""
 
 
 class GeminiOptions(HTTPOptions):
@@ -68,6 +71,7 @@ class GeminiBackend(HTTPBackend):
     key_envs: ClassVar[tuple[str, ...]] = ("GEMINI_API_KEY", "GOOGLE_API_KEY")
     options_model: ClassVar[type[GeminiOptions]] = GeminiOptions
     options: GeminiOptions
+    prompt_cache_style: ClassVar[PromptCacheStyle | None] = "implicit"
 
     @property
     def model(self) -> str:
@@ -76,6 +80,16 @@ class GeminiBackend(HTTPBackend):
     @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
         return windows.known_window("gemini", spec.name)
+
+    @classmethod
+    def prompt_cache_refusal(cls, spec: ModelSpec) -> str | None:
+        if _IMPLICIT_CACHE.fullmatch(spec.name.lower().removeprefix("models/")):
+            return None
+        return "implicit caching starts with Gemini 2.5"
+
+    @classmethod
+    def min_cached_tokens(cls, spec: ModelSpec) -> int:
+        return 4096 if "pro" in spec.name.lower() else 1024
 
     @classmethod
     def auto_temperature(cls, spec: ModelSpec) -> float | None:
@@ -103,7 +117,7 @@ class GeminiBackend(HTTPBackend):
             config["seed"] = request.seed
         body: dict[str, Any] = {
             "contents": [
-                {"role": _ROLES[m.role], "parts": [{"text": m.content}]}
+                {"role": _ROLES[m.role], "parts": [{"text": Text(m.content)}]}
                 for m in request.messages
                 if m.role != "system"
             ],

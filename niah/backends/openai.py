@@ -12,8 +12,9 @@ import re
 from typing import Any, ClassVar, Literal
 
 from niah.backends import windows
+from niah.backends._body import Text
 from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_response
-from niah.backends.base import Completion, Request, Usage, parse_options
+from niah.backends.base import Completion, PromptCacheStyle, Request, Usage, parse_options
 from niah.config import ModelSpec
 from niah.errors import PermanentModelError
 
@@ -30,7 +31,7 @@ class OpenAIOptions(HTTPOptions):
 
     reserved: ClassVar[frozenset[str]] = frozenset({
         "model", "messages", "temperature", "max_tokens", "max_completion_tokens", "seed",
-        "reasoning_effort", "verbosity",
+        "reasoning_effort", "verbosity", "prompt_cache_key",
     })
 
     reasoning_effort: Literal["none", "minimal", "low", "medium", "high", "xhigh"] | None = None
@@ -54,6 +55,7 @@ class OpenAIBackend(HTTPBackend):
     options: OpenAIOptions
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
     """OpenAI renamed ``max_tokens``; newer models reject the old name."""
+    prompt_cache_style: ClassVar[PromptCacheStyle | None] = "keyed"
 
     @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
@@ -75,13 +77,15 @@ class OpenAIBackend(HTTPBackend):
     def build_body(self, request: Request) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.spec.name,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages],
+            "messages": [{"role": m.role, "content": Text(m.content)} for m in request.messages],
         }
         if request.temperature is not None:
             body["temperature"] = request.temperature
         body[self.max_tokens_field] = request.max_tokens
         if request.seed is not None:
             body["seed"] = request.seed
+        if request.cache is not None and request.cache.key and self.prompt_cache_style:
+            body["prompt_cache_key"] = request.cache.key
         return self.with_options(body)
 
     async def generate(self, request: Request) -> Completion:

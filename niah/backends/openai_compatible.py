@@ -13,7 +13,8 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 
-from niah.backends.base import Completion, Request
+from niah.backends._body import Text
+from niah.backends.base import Completion, PromptCacheStyle, Request
 from niah.backends.openai import OpenAIBackend, OpenAIOptions, parse_choice
 from niah.config import ModelSpec
 from niah.errors import ConfigError
@@ -23,7 +24,9 @@ class CompatibleOptions(OpenAIOptions):
     """``model.options`` of openai-compatible (``reasoning_effort`` and ``verbosity``
     are sent to servers that take them, e.g. vLLM serving gpt-oss)."""
 
-    reserved: ClassVar[frozenset[str]] = OpenAIOptions.reserved | {"prompt"}
+    reserved: ClassVar[frozenset[str]] = (
+        OpenAIOptions.reserved - {"prompt_cache_key"}  # niah sends none: a server may take one
+    ) | {"prompt"}
 
     mode: Literal["chat", "completions"] = "chat"
     """``completions`` sends one plain-text prompt to /completions (base models)."""
@@ -38,6 +41,9 @@ class OpenAICompatibleBackend(OpenAIBackend):
     options: CompatibleOptions
     max_tokens_field: ClassVar[str] = "max_tokens"
     """The name every compatible server understands."""
+    prompt_cache_style: ClassVar[PromptCacheStyle | None] = None
+    """vLLM, SGLang and llama.cpp reuse prefixes on their own (the prefix order feeds
+    them); an unknown server may refuse ``prompt_cache_key``, so none is sent."""
 
     def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
         if not spec.base_url:
@@ -57,7 +63,7 @@ class OpenAICompatibleBackend(OpenAIBackend):
     def build_body(self, request: Request) -> dict[str, Any]:
         if self.options.mode == "chat":
             return super().build_body(request)
-        body: dict[str, Any] = {"model": self.spec.name, "prompt": render_prompt(request)}
+        body: dict[str, Any] = {"model": self.spec.name, "prompt": prompt_text(request)}
         if request.temperature is not None:
             body["temperature"] = request.temperature
         body["max_tokens"] = request.max_tokens
@@ -81,4 +87,13 @@ class OpenAICompatibleBackend(OpenAIBackend):
 
 def render_prompt(request: Request) -> str:
     """Messages as plain text for a base model: system, blank line, user text."""
-    return "\n\n".join(m.content for m in request.messages if m.content)
+    return str(prompt_text(request))
+
+
+def prompt_text(request: Request) -> Text:
+    """``render_prompt`` without joining: a long prompt is streamed, not copied."""
+    parts: list[str] = []
+    for m in request.messages:
+        if m.content:
+            parts.extend(["\n\n", m.content] if parts else [m.content])
+    return Text(*parts)

@@ -18,7 +18,7 @@ from importlib.metadata import entry_points
 
 from pydantic import BaseModel
 
-from niah.backends.base import Backend, TemperatureSetting, parse_options
+from niah.backends.base import Backend, PromptCacheStyle, TemperatureSetting, parse_options
 from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError
 
@@ -119,5 +119,18 @@ def check_model(spec: ModelSpec, run: RunSpec) -> None:
     validate_options(spec)
     request_temperature(spec, run.temperature)
     cls = _backend_class(spec)
+    if run.prompt_cache == "on":
+        refusal = cls.prompt_cache_refusal(spec) if cls is not None else "unknown backend"
+        if refusal:
+            raise ConfigError("run.prompt_cache", f"on, but {spec.id} has no prompt cache "
+                                                  f"niah can use ({refusal}); use auto or off")
     if cls is not None:
         cls.check_model(spec, run)
+
+
+def prompt_cache_of(spec: ModelSpec) -> tuple[PromptCacheStyle | None, int]:
+    """How ``spec``'s provider caches prompts and its shortest cached prefix (tokens)."""
+    cls = _backend_class(spec)
+    if cls is None or cls.prompt_cache_refusal(spec) is not None:
+        return None, 0
+    return cls.prompt_cache_style, cls.min_cached_tokens(spec)

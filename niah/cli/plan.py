@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     lengths = experiment.grid.lengths()
     depths = experiment.grid.depths()
     table = Table("model", "tokenizer", "trials", "prompt tokens", "largest prompt",
-                  "max output", "est. cost")
+                  "max output", "est. cost", "cached")
     notes: list[str] = []
+    cached_note = False
     longest = max(trials, key=lambda t: t.context_length)
     # everything is measured before anything is printed: bad input gives one error line
     for model in experiment.model:
@@ -47,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
         # sums over the grid are rounded; one prompt's size is exact (windows are exact)
         table.add_row(escape(model.id), escape(builder.tokenizer.name), str(est.trials),
                       tokens(est.prompt_tokens, approx=True), tokens(largest.prompt_tokens),
-                      tokens(est.max_output_tokens, approx=True), money(est.cost_usd))
+                      tokens(est.max_output_tokens, approx=True), money(est.cost_usd),
+                      "–" if est.cached_cost_usd is None else money(est.cached_cost_usd))
+        cached_note = cached_note or est.cached_cost_usd is not None
         note = builder.source.description
         if builder.corpus.repeats > 1:
             note += f", repeated {builder.corpus.repeats:.1f}x to fill the longest context"
@@ -65,6 +68,10 @@ def run(args: argparse.Namespace) -> int:
     for line in lines:  # unwrapped: paths in them stay whole for copy and grep
         console.print(line, soft_wrap=True)
     console.print(table)
+    if cached_note:
+        console.print("cached: the estimate with the provider's prompt cache (run.prompt_cache), "
+                      "if it caches as documented; Anthropic's first request writes it",
+                      soft_wrap=True)
     for note in warnings_said():
         console.print(f"note: {escape(note)}")
     return 0

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from niah.backends.registry import context_window
-from niah.cache import ResponseCache, request_key
+from niah.cache import ResponseCache
 from niah.checks import errors_by_kind, token_mismatch
 from niah.cli.common import add_experiment_args, console, experiment_from_args, one_line
 from niah.config import Experiment
@@ -172,7 +172,7 @@ def dry_run(experiment: Experiment, out_dir: str | None, fresh: bool, out: Conso
                 bp = builder.build(trial)
                 check_window(spec, window, trial.context_length, bp.prompt_tokens, max_tokens)
                 request = make_request(experiment, bp, spec)
-                if cache is not None and cache.get(request_key(spec, request)) is not None:
+                if cache is not None and cache.lookup(spec, request)[1] is not None:
                     hits += 1
                     continue
                 tokens += bp.prompt_tokens

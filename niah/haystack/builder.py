@@ -12,6 +12,11 @@ How exactness is kept without re-tokenizing the corpus or the context:
   junction and tokenizers that add a prefix space are both counted right.
 * If the total is off (a needle merged with its neighbour), the haystack budget is
   corrected and the context rebuilt; this converges in one or two rounds.
+* The fitted context is a layout of segments (text, or corpus spans decoded once at
+  the end). The user message is joined once from the template and those segments
+  (``BuiltPrompt.context`` is a span of it, not a copy), ``prompt_sha256`` hashes the
+  corpus bytes behind them (``digest``), and the corpus prefix before the first
+  needle gives the prompt-cache cuts (``cuts``).
 
 Tests re-encode hundreds of built contexts to prove the count for tiktoken and
 Hugging Face tokenizers.
@@ -20,7 +25,6 @@ Hugging Face tokenizers.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,8 +32,10 @@ import numpy as np
 from niah.config import Experiment, ModelSpec
 from niah.errors import HaystackError
 from niah.haystack.corpus import Corpus, _encode_chunks, load_corpus, unique_ints
+from niah.haystack.cuts import LONG_PROMPT_TOKENS, CutTable, tame_heap
 from niah.haystack.digest import PromptHasher, Segment, prompt_digest
 from niah.haystack.sources import Source, open_source
+from niah.haystack.template import render_parts, render_user
 from niah.needles import Needle, draw_needles, question_for
 from niah.plan import Trial
 from niah.prompt import BuiltPrompt, PlacedNeedle
@@ -61,12 +67,6 @@ class _Window:
         return "".join(self.parts)
 
 
-def render_user(template: str, context: str, question: str) -> str:
-    """Fill the template in one pass (a context may itself contain braces)."""
-    values = {"{context}": context, "{question}": question}
-    return re.sub(r"\{context\}|\{question\}", lambda m: values[m.group()], template)
-
-
 def _holds(sorted_arr: np.ndarray, value: int) -> bool:
     i = int(np.searchsorted(sorted_arr, value))
     return i < len(sorted_arr) and int(sorted_arr[i]) == value
@@ -87,6 +87,7 @@ class PromptBuilder:
         self.source: Source = open_source(experiment.haystack, experiment)
         self._corpus: Corpus | None = None
         self._overhead: dict[str, int] = {}
+        self._last: BuiltPrompt | None = None
 
     @property
     def corpus(self) -> Corpus:
@@ -98,6 +99,10 @@ class PromptBuilder:
     @functools.cached_property
     def hasher(self) -> PromptHasher:
         return PromptHasher(self.corpus.data)
+
+    @functools.cached_property
+    def cut_table(self) -> CutTable:
+        return CutTable(self.corpus)
 
     def overhead_tokens(self, question: str) -> int:
         """Prompt tokens outside the context: system, template, question, chat markup."""
@@ -114,6 +119,16 @@ class PromptBuilder:
         return n + CHAT_OVERHEAD_REPLY
 
     def build(self, trial: Trial) -> BuiltPrompt:
+        """The trial's prompt. The last one built is handed out once more without being
+        built again (``run`` measures the longest prompt first, then sends it first)."""
+        last, self._last = self._last, None
+        if last is not None and last.trial == trial:
+            return last
+        del last
+        built = self._last = self._build(trial)
+        return built
+
+    def _build(self, trial: Trial) -> BuiltPrompt:
         corpus = self.corpus
         needles = draw_needles(self.experiment, trial.seed, corpus)
         question = question_for(self.experiment, needles)
@@ -128,23 +143,28 @@ class PromptBuilder:
                 f"grid.context_lengths: {trial.context_length} tokens cannot hold the {what} "
                 f"({needle_tokens + trial.context_length - target} tokens); use longer contexts"
             )
-        haystack, total, layout, placed = self._fit(target, target - needle_tokens, needles, trial)
+        if target > LONG_PROMPT_TOKENS:
+            tame_heap()
+        haystack, total, layout, placed, stable = self._fit(
+            target, target - needle_tokens, needles, trial
+        )
         segments: list[Segment] = []
         for text, where in layout:  # decode the stable middles now, once
             if text is None and where is not None:
                 text = corpus.decode(*where)
             segments.append((text or "", where))
-        context = "".join(t for t, _ in segments)
+        del layout
         system = self.experiment.prompt.system
         messages = [{"role": "system", "content": system}] if system else []
-        template = self.experiment.prompt.template
-        messages.append({"role": "user", "content": render_user(template, context, question)})
-        pieces = template.split("{context}")
-        if len(pieces) == 2:  # the user message is before + context + after
-            before, after = (render_user(p, "", question) for p in pieces)
-            digest = self.hasher.messages_digest(messages, segments, before, after)
-        else:
-            digest = prompt_digest(messages)
+        # the user message is joined once, straight from the context's segments
+        texts = [t for t, _ in segments]
+        pieces, start = render_parts(self.experiment.prompt.template, texts, question)
+        context_chars = sum(len(t) for t in texts)
+        del texts
+        messages.append({"role": "user", "content": "".join(pieces)})
+        del pieces
+        digest = self._digest(messages, segments, question)
+        del segments
         main = next(
             (
                 p
@@ -155,7 +175,7 @@ class PromptBuilder:
         )
         return BuiltPrompt(
             trial=trial,
-            context=context,
+            context_span=(start, start + context_chars),
             context_tokens=total,
             messages=messages,
             prompt_tokens=total + overhead,
@@ -164,12 +184,25 @@ class PromptBuilder:
             prompt_sha256=digest,
             question=question,
             haystack_tokens=haystack,
+            cache_cuts=self.cut_table.cuts(stable, start),
         )
+
+    def _digest(
+        self, messages: list[dict[str, str]], segments: list[Segment], question: str
+    ) -> str:
+        """``prompt_sha256``, hashing the corpus bytes of the context's segments."""
+        pieces = self.experiment.prompt.template.split("{context}")
+        if len(pieces) != 2:  # not before + context + after: hash the message itself
+            return prompt_digest(messages)
+        before, after = (render_user(p, "", question) for p in pieces)
+        return self.hasher.messages_digest(messages, segments, before, after)
 
     def _fit(
         self, target: int, haystack: int, needles: list[Needle], trial: Trial
-    ) -> tuple[int, int, _Layout, list[PlacedNeedle]]:
-        """Find the haystack budget whose context has exactly ``target`` tokens."""
+    ) -> tuple[int, int, _Layout, list[PlacedNeedle], int]:
+        """Find the haystack budget whose context has exactly ``target`` tokens: the
+        budget, the count, the context's layout, the needles, and how many tokens the
+        context shares with the corpus prefix before its first needle."""
         tried: set[tuple[bool, int, int]] = set()
         total = -1
         # rare junction merges can make a count skip the target: then try the partial
@@ -182,11 +215,12 @@ class PromptBuilder:
                     break
                 tried.add((whole_sentences, earlier, h))
                 spans = self._spans(h, whole_sentences)
-                layout, total, placed, positions = self._assemble(
+                layout, total, placed, positions, stable = self._assemble(
                     spans, needles, trial.needle_depths, h, pinned, earlier
                 )
                 if total == target:
-                    return h, total, layout, placed
+                    return h, total, layout, placed, stable
+                layout = []  # one round's text at a time (all of it where no word starts)
                 # keep the needles where they are while the haystack end is adjusted,
                 # so the count moves smoothly instead of jumping with a needle
                 pinned = positions
@@ -196,9 +230,12 @@ class PromptBuilder:
         ):
             for whole_sentences in (True, False):  # last resort: scan nearby budgets
                 spans = self._spans(h, whole_sentences)
-                layout, total, placed, _ = self._assemble(spans, needles, trial.needle_depths, h)
+                layout, total, placed, _, stable = self._assemble(
+                    spans, needles, trial.needle_depths, h
+                )
                 if total == target:
-                    return h, total, layout, placed
+                    return h, total, layout, placed, stable
+                layout = []
         raise HaystackError(
             f"cannot build exactly {target} tokens for trial {trial.trial_id} "
             f"(closest {total}); please report this with the config"
@@ -268,7 +305,7 @@ class PromptBuilder:
         h: int,
         pinned: list[int] | None = None,
         earlier: int = 0,
-    ) -> tuple[_Layout, int, list[PlacedNeedle], list[int]]:
+    ) -> tuple[_Layout, int, list[PlacedNeedle], list[int], int]:
         corpus = self.corpus
         b = corpus.bounds
         # haystack positions (tokens of haystack before each needle) at sentence starts
@@ -309,7 +346,9 @@ class PromptBuilder:
                 pieces.append((cur, te))
             base += te - ts
         pieces.extend(queue)
-        return (*self._count(pieces, needles, positions, h), positions)
+        # the corpus prefix before the first needle is the same text in every prompt
+        stable = min(min(positions, default=h), spans[0][1]) if spans and spans[0][0] == 0 else 0
+        return (*self._count(pieces, needles, positions, h), positions, stable)
 
     def _count(
         self,

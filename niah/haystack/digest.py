@@ -21,12 +21,18 @@ Segment = tuple[str, tuple[int, int] | None]
 """A piece of the context: its text, and the corpus byte range it was decoded from."""
 
 
+HASH_CHUNK = 1 << 20
+"""Characters encoded at a time, so a 10M-token message is never copied whole as bytes."""
+
+
 def prompt_digest(messages: list[dict[str, str]]) -> str:
     """sha256 over the messages (role NUL content NUL ...): the definition of the digest."""
     h = hashlib.sha256()
     for m in messages:
         h.update(m["role"].encode() + b"\0")
-        h.update(m["content"].encode())
+        content = m["content"]
+        for i in range(0, len(content), HASH_CHUNK):
+            h.update(content[i : i + HASH_CHUNK].encode())
         h.update(b"\0")
     return h.hexdigest()
 

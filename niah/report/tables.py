@@ -51,6 +51,13 @@ def num(x: Any, fmt: str = "{:,}") -> str:
     return "–" if _missing(x) else fmt.format(x)
 
 
+def savings(x: Any) -> str:
+    """What prompt caching saved: "–" when no row recorded it, "-$..." when it cost."""
+    if _missing(x):
+        return "–"
+    return "-" + money(-x) if x < 0 else money(x)
+
+
 @dataclass(frozen=True)
 class Facts:
     """What a model's rows say about how to show it."""
@@ -130,7 +137,7 @@ def summary_table(summary: pd.DataFrame, facts: Mapping[str, Facts], threshold: 
         "<th>Effective context</th><th>Longest tested</th>"
         "<th>Trials</th><th>API errors</th><th>Unanswered</th><th>Lengths counted in</th>"
         "<th>Token counts (server vs niah)</th><th>Prompt tokens</th>"
-        "<th>Completion tokens</th><th>Cost</th></tr>"
+        "<th>Completion tokens</th><th>Cost</th><th>Saved by prompt caching</th></tr>"
     )
     body, notes = [], []
     for rec in summary.to_dict("records"):
@@ -152,7 +159,7 @@ def summary_table(summary: pd.DataFrame, facts: Mapping[str, Facts], threshold: 
             f'<td class="num">{prompt}</td>'
             f'<td class="num">{_completion(f)}</td>'
             f'<td class="num">{esc(money(None if _missing(rec["cost_usd"]) else rec["cost_usd"]))}'
-            "</td></tr>"
+            f'</td><td class="num">{esc(savings(rec.get("cache_savings_usd")))}</td></tr>'
         )
         notes.append(model_notes(rec, f.name))
     note = (

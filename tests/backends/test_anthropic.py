@@ -143,7 +143,8 @@ async def test_response_parsing_counts_cached_prompt_tokens() -> None:
     assert completion.text == "The number is 555."
     assert completion.finish_reason == "end_turn"
     assert completion.provider_id == "msg_01XFDUDYJgAACzvnptvVoYEL"
-    assert completion.usage == Usage(prompt_tokens=2310, completion_tokens=6, cached_tokens=2000)
+    assert completion.usage == Usage(prompt_tokens=2310, completion_tokens=6, cached_tokens=2000,
+                                     cache_write_tokens=300)
 
 
 async def test_usage_without_cache_fields() -> None:

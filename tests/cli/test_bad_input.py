@@ -93,6 +93,11 @@ CASES = [
     Case("lengths-a-string", "grid.context_lengths:", grid(context_lengths="big")),
     Case("needles-a-string", "needles:", base(needles="find the number")),
     Case("temperature-a-word", "run.temperature:", base(run={"temperature": "hot"})),
+    Case("prompt-cache-a-word", "run.prompt_cache:", base(run={"prompt_cache": "yes please"})),
+    Case("prompt-cache-on-without-one", "run.prompt_cache: on, but scripted/perfect has no "
+         "prompt cache", base(run={"prompt_cache": "on"})),
+    Case("prompt-cache-on-old-gemini", "run.prompt_cache: on, but gemini/gemini-2.0-flash",
+         base(model="gemini/gemini-2.0-flash", run={"prompt_cache": "on"})),
     Case("model-a-number", "model", base(model=42)),
     # out-of-range values
     Case("depth-150", "grid.depth_percents: depth 150", grid(depth_percents=[0, 150])),

@@ -51,9 +51,10 @@ def test_quickstart_with_a_scripted_model(capsys: pytest.CaptureFixture[str]) ->
     assert "quickstart: 3 lengths x 5 depths x 1 repeats = 15 trials per model" in out
     assert "lengths: 1K, 2K, 4K" in out
     assert "depths:  0%, 25%, 50%, 75%, 100%" in out
-    _, tokenizer, trials, total, largest, max_out, cost = row(out, "scripted/perfect")
+    _, tokenizer, trials, total, largest, max_out, cost, cached = row(out, "scripted/perfect")
     assert tokenizer == "tiktoken:cl100k_base" and trials == "15"
     assert max_out == tokens(15 * 48, approx=True) and cost == money(0.0) == "$0"
+    assert cached == "–"  # no provider prompt cache for a scripted model
     # contexts are exact, so the totals are the lengths plus the per-trial overhead;
     # one prompt's size prints exactly, a grid's sum rounded (niah.fmt)
     overhead = int(largest) - 4000
