@@ -104,6 +104,7 @@ def test_a_resume_refuses_a_different_config(corpus: Path, tmp_path: Path) -> No
 
 def test_the_cache_scores_a_window_once_across_runs(corpus: Path, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NIAH_CACHE_DIR", str(tmp_path / "cache"))  # no other test's windows
     config = load_nll_config(nll_config(corpus))
     scored: list[int] = []
     original = ScriptedSource.score
