@@ -547,6 +547,12 @@ def load_experiment(source: str | Path | dict[str, Any], **overrides: Any) -> Ex
 
     ``overrides`` are dotted paths (``grid.repeats=3``) applied before validation.
     """
+    return load_config(Experiment, source, **overrides)
+
+
+def load_config(kind: type[_S], source: str | Path | dict[str, Any], **overrides: Any) -> _S:
+    """Load and validate a config of ``kind`` (an experiment, an NLL config) from a YAML
+    path or a dict; relative paths in it resolve against the file's folder."""
     if isinstance(source, dict):
         data = dict(source)
         data.setdefault("base_dir", ".")
@@ -559,7 +565,7 @@ def load_experiment(source: str | Path | dict[str, Any], **overrides: Any) -> Ex
     for dotted, value in overrides.items():
         apply_override(data, dotted, value)
     try:
-        return Experiment.model_validate(data)
+        return kind.model_validate(data)
     except ValidationError as exc:
         raise config_error(exc) from None
 

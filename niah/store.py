@@ -21,9 +21,10 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from niah._version import __version__
 from niah.atomic import write_text
@@ -56,6 +57,28 @@ def utc_now() -> datetime:
 def host_info() -> dict[str, Any]:
     return {"python": sys.version.split()[0], "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "hostname": socket.gethostname()}
+
+_Row = TypeVar("_Row")
+
+
+def recover_appended(path: Path, parse: Callable[[Path, bytes], tuple[list[_Row], int]]
+                     ) -> list[_Row]:
+    """The rows of an append-only file, its torn last line (a crash mid-write) cut off so
+    the next append starts on a line of its own; ``parse`` gives rows and the good length."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StoreError(f"{path}: cannot read ({exc.strerror})") from exc
+    rows, good = parse(path, data)
+    if good < len(data):
+        try:
+            os.truncate(path, good)
+        except OSError as exc:
+            raise StoreError(f"{path}: cannot drop a torn line ({exc.strerror})") from exc
+    return rows
+
 
 class RunLock:
     """``O_CREAT | O_EXCL`` lock file; stale (dead pid on this host) locks are recovered."""
@@ -185,20 +208,11 @@ class RunStore:
         return store
 
     def _recover(self) -> None:
-        try:
-            data = self.results.read_bytes()
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise StoreError(f"{self.results}: cannot read ({exc.strerror})") from exc
-        rows, good = parse_rows(self.results, data, "dropped, its trial will run again")
+        rows = recover_appended(
+            self.results, lambda path, data: parse_rows(path, data, "dropped, its trial will "
+                                                        "run again"))
         for row in rows:
             self._stored(row)
-        if good < len(data):
-            try:
-                os.truncate(self.results, good)
-            except OSError as exc:
-                raise StoreError(f"{self.results}: cannot drop torn line ({exc.strerror})") from exc
 
     def _open_results(self) -> int:
         try:

@@ -21,10 +21,9 @@ from hashlib import sha256
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from niah.config import ModelSpec, _read_yaml, apply_override, config_error
-from niah.errors import ConfigError
+from niah.config import ModelSpec, load_config
 
 MAX_WINDOW = 100_000_000
 
@@ -194,18 +193,4 @@ def load_nll_config(source: str | Path | dict[str, Any], **overrides: Any) -> Nl
 
     ``overrides`` are dotted paths (``window=2048``) applied before validation.
     """
-    if isinstance(source, dict):
-        data = dict(source)
-        data.setdefault("base_dir", ".")
-    else:
-        path = Path(source)
-        data = _read_yaml(path)
-        if "base_dir" in data:
-            raise ConfigError("base_dir", "unknown key")
-        data["base_dir"] = str(path.parent)
-    for dotted, value in overrides.items():
-        apply_override(data, dotted, value)
-    try:
-        return NllConfig.model_validate(data)
-    except ValidationError as exc:
-        raise config_error(exc) from None
+    return load_config(NllConfig, source, **overrides)

@@ -34,7 +34,7 @@ from niah.nll.results import (
     row_line,
     save_arrays,
 )
-from niah.store import RunLock, host_info
+from niah.store import RunLock, host_info, recover_appended
 
 RESULTS_ROOT = Path("results")
 
@@ -118,22 +118,9 @@ class NllStore:
         return store
 
     def _recover(self) -> None:
-        try:
-            data = self.rows_path.read_bytes()
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            raise StoreError(f"{self.rows_path}: cannot read ({exc.strerror})") from exc
-        rows, good = parse_rows(self.rows_path, data)
-        for row in rows:
+        for row in recover_appended(self.rows_path, parse_rows):
             if row.error is None:
                 self.done.add((row.model, row.corpus, row.document, row.sha256))
-        if good < len(data):
-            try:
-                os.truncate(self.rows_path, good)
-            except OSError as exc:
-                raise StoreError(f"{self.rows_path}: cannot drop a torn line "
-                                 f"({exc.strerror})") from exc
 
     def add(self, row: DocumentRow, nll: np.ndarray | None, ids: np.ndarray | None
             ) -> DocumentRow:
