@@ -51,6 +51,15 @@ def _required_for(spec: _S, kind: str, name: str) -> _S:
     return spec
 
 
+def unique_models(models: list[ModelSpec]) -> list[ModelSpec]:
+    """``models`` when no id is listed twice (a model runs each trial once)."""
+    ids = [m.id for m in models]
+    for i, model_id in enumerate(ids):
+        if model_id in ids[:i]:
+            raise ValueError(f"{model_id!r} is listed twice")
+    return models
+
+
 class ModelSpec(_Strict):
     """A model under test: ``provider/model`` plus how to reach it."""
 
@@ -506,11 +515,7 @@ class Experiment(_Strict):
     @field_validator("model")
     @classmethod
     def _unique_models(cls, v: list[ModelSpec]) -> list[ModelSpec]:
-        ids = [m.id for m in v]
-        for i, model_id in enumerate(ids):
-            if model_id in ids[:i]:
-                raise ValueError(f"{model_id!r} is listed twice")
-        return v
+        return unique_models(v)
 
     def resolve_path(self, path: str) -> Path:
         p = Path(path).expanduser()

@@ -58,6 +58,21 @@ def host_info() -> dict[str, Any]:
     return {"python": sys.version.split()[0], "platform": platform.platform(),
             "cpu_count": os.cpu_count(), "hostname": socket.gethostname()}
 
+def append_whole(fd: int, data: bytes, path: Path) -> None:
+    """Append ``data`` and fsync; on failure cut the file back so no half row stays."""
+    start = os.lseek(fd, 0, os.SEEK_END)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, start)
+        hint = "disk full" if exc.errno == errno.ENOSPC else exc.strerror
+        raise StoreError(f"{path}: cannot append a row ({hint})") from exc
+
+
 _Row = TypeVar("_Row")
 
 
@@ -311,17 +326,7 @@ class RunStore:
         with self._write_lock:
             if self._fd is None:
                 raise StoreError(f"{self.results}: store is closed")
-            start = os.lseek(self._fd, 0, os.SEEK_END)
-            try:
-                view = memoryview(b"".join(chunks))
-                while view:
-                    view = view[os.write(self._fd, view):]
-                os.fsync(self._fd)
-            except OSError as exc:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, start)
-                hint = "disk full" if exc.errno == errno.ENOSPC else exc.strerror
-                raise StoreError(f"{self.results}: cannot append a row ({hint})") from exc
+            append_whole(self._fd, b"".join(chunks), self.results)
 
     def close(self) -> None:
         with self._write_lock:  # never under a write still running in a flush thread

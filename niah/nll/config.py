@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from niah.config import ModelSpec, load_config
+from niah.config import ModelSpec, load_config, unique_models
 
 MAX_WINDOW = 100_000_000
 
@@ -134,11 +134,7 @@ class NllConfig(_Strict):
     @field_validator("model")
     @classmethod
     def _unique_models(cls, v: list[ModelSpec]) -> list[ModelSpec]:
-        ids = [m.id for m in v]
-        for i, model_id in enumerate(ids):
-            if model_id in ids[:i]:
-                raise ValueError(f"{model_id!r} is listed twice")
-        return v
+        return unique_models(v)
 
     @field_validator("corpora")
     @classmethod

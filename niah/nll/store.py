@@ -9,7 +9,6 @@ document's arrays are written whole before its row, each row is one fsynced appe
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,7 +33,7 @@ from niah.nll.results import (
     row_line,
     save_arrays,
 )
-from niah.store import RunLock, host_info, recover_appended
+from niah.store import RunLock, append_whole, host_info, recover_appended
 
 RESULTS_ROOT = Path("results")
 
@@ -137,17 +136,7 @@ class NllStore:
     def _append(self, line: bytes) -> None:
         if self._fd is None:
             raise StoreError(f"{self.rows_path}: store is closed")
-        start = os.lseek(self._fd, 0, os.SEEK_END)
-        try:
-            view = memoryview(line)
-            while view:
-                view = view[os.write(self._fd, view):]
-            os.fsync(self._fd)
-        except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self._fd, start)
-            hint = "disk full" if exc.errno == errno.ENOSPC else exc.strerror
-            raise StoreError(f"{self.rows_path}: cannot append a row ({hint})") from exc
+        append_whole(self._fd, line, self.rows_path)
 
     def close(self) -> None:
         if self._fd is not None:
