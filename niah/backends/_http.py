@@ -207,6 +207,20 @@ def transport_error(provider: str, exc: httpx.RequestError, secrets: Sequence[st
     return TransientModelError(one_line(f"{provider} {kind}{where}: {detail}", secrets), kind=kind)
 
 
+def json_object(provider: str, response: httpx.Response, secrets: Sequence[str]
+                ) -> dict[str, Any]:
+    """A 2xx reply's JSON object, or the error that says what was wrong with the reply."""
+    if not 200 <= response.status_code < 300:
+        raise status_error(provider, response, secrets)
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise bad_response(provider, "response is not valid JSON") from exc
+    if not isinstance(data, dict):
+        raise bad_response(provider, "response is not a JSON object")
+    return data
+
+
 def bad_response(provider: str, what: str, status: int = 200) -> TransientModelError:
     return TransientModelError(f"{provider} {status}: {what}", kind="bad_response", status=status)
 
@@ -286,15 +300,7 @@ class HTTPBackend(Backend):
         finally:
             if self._owns_client:
                 self._idle.append(client)
-        if not 200 <= response.status_code < 300:
-            raise status_error(provider, response, self._secrets)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise bad_response(provider, "response is not valid JSON") from exc
-        if not isinstance(data, dict):
-            raise bad_response(provider, "response is not a JSON object")
-        return data
+        return json_object(provider, response, self._secrets)
 
     def _take_client(self) -> httpx.AsyncClient:
         if not self._owns_client:

@@ -31,10 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from niah.backends._http import (
     DEFAULT_TIMEOUT,
-    bad_response,
     check_base_url,
+    json_object,
     resolve_api_key,
-    status_error,
     transport_error,
 )
 from niah.config import ModelSpec
@@ -235,15 +234,7 @@ class ServerSource(LogprobSource):
                                          headers=self._headers)
         except httpx.RequestError as exc:
             raise transport_error(provider, exc, self._secrets) from exc
-        if not 200 <= response.status_code < 300:
-            raise status_error(provider, response, self._secrets)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise bad_response(provider, "response is not valid JSON") from exc
-        if not isinstance(data, dict):
-            raise bad_response(provider, "response is not a JSON object")
-        return data
+        return json_object(provider, response, self._secrets)
 
     def describe(self) -> dict[str, Any]:
         return {"id": self.spec.id, "source": self.kind, "base_url": self.base_url,
