@@ -107,23 +107,14 @@ EvalLog = list[tuple[int, float]]
 """(tokens, seconds) of each ``Llama.eval`` call of one request."""
 
 
-def _counting_llama(extra_buffers: bool, eval_log: EvalLog, **kwargs: Any) -> Llama:
-    """A ``Llama`` whose ``eval`` appends to ``eval_log``, to count the prompt tokens
-    computed.
-
-    ``Llama.generate`` first evaluates the prompt tokens not found in the cache, then
-    one token per generated token; the first logged call is the prompt's share.
-    ``Llama()`` has no argument for ``use_extra_bufts``; the property below sets it on
-    the model params before ``__init__`` loads the model with them.
-    """
+def llama_class(extra_buffers: bool) -> Any:
+    """``Llama`` with ``use_extra_bufts`` set as wished: ``Llama()`` takes no argument for
+    it, so a property sets it on the model params before ``__init__`` loads the model
+    (llama.cpp's extra buffer types crash on this VM's AMX; see ``amx_advertised``)."""
     from llama_cpp import Llama
 
     # without the local extra, mypy sees Llama as Any: the ignore is then unused
-    class CountingLlama(Llama):  # type: ignore[misc,unused-ignore]
-        def __init__(self, **kw: Any) -> None:
-            self.eval_log = eval_log
-            super().__init__(**kw)
-
+    class ExtraBuffersLlama(Llama):  # type: ignore[misc,unused-ignore]
         @property
         def model_params(self) -> Any:
             return self._niah_model_params
@@ -133,12 +124,29 @@ def _counting_llama(extra_buffers: bool, eval_log: EvalLog, **kwargs: Any) -> Ll
             value.use_extra_bufts = extra_buffers
             self._niah_model_params = value
 
+    return ExtraBuffersLlama
+
+
+def _counting_llama(extra_buffers: bool, eval_log: EvalLog, **kwargs: Any) -> Llama:
+    """A ``Llama`` whose ``eval`` appends to ``eval_log``, to count the prompt tokens
+    computed.
+
+    ``Llama.generate`` first evaluates the prompt tokens not found in the cache, then
+    one token per generated token; the first logged call is the prompt's share.
+    """
+
+    class CountingLlama(llama_class(extra_buffers)):  # type: ignore[misc]
+        def __init__(self, **kw: Any) -> None:
+            self.eval_log = eval_log
+            super().__init__(**kw)
+
         def eval(self, tokens: Any) -> None:
             start = time.perf_counter()
             super().eval(tokens)
             self.eval_log.append((len(tokens), time.perf_counter() - start))
 
-    return CountingLlama(**kwargs)
+    llm: Llama = CountingLlama(**kwargs)
+    return llm
 
 
 class LlamaCppBackend(Backend):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from niah.backends.llamacpp import amx_advertised
+from niah.backends.llamacpp import amx_advertised, llama_class
 from niah.config import ModelSpec
 from niah.errors import ConfigError, MissingDependency, PermanentModelError
 from niah.gguf import context_length, resolve_gguf
@@ -53,21 +53,9 @@ class LlamaCppNllOptions(BaseModel):
 
 
 def load_llama(path: Path, extra_buffers: bool, **kwargs: Any) -> Llama:
-    """``Llama(path, **kwargs)`` with ``use_extra_bufts`` set, which ``Llama()`` takes no
-    argument for: the property below sets it on the params ``__init__`` loads with."""
-    from llama_cpp import Llama
-
-    class _Llama(Llama):
-        @property
-        def model_params(self) -> Any:
-            return self._niah_model_params
-
-        @model_params.setter
-        def model_params(self, value: Any) -> None:
-            value.use_extra_bufts = extra_buffers
-            self._niah_model_params = value
-
-    return _Llama(model_path=str(path), **kwargs)
+    """``Llama(path, **kwargs)`` with ``use_extra_bufts`` set (see ``llama_class``)."""
+    llm: Llama = llama_class(extra_buffers)(model_path=str(path), **kwargs)
+    return llm
 
 
 class LlamaCppSource(LogprobSource):
