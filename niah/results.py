@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -217,7 +218,18 @@ def parse_rows(path: Path, data: bytes, torn: str = "skipped") -> tuple[list[Res
     Only the last line may be bad (a crash mid-write): it is left out, with a warning
     that ends in ``torn``. A bad line before it raises ``ResultsError``.
     """
-    rows: list[ResultRow] = []
+    return parse_lines(path, data, parse_row, "result row", torn)
+
+
+_Parsed = TypeVar("_Parsed")
+
+
+def parse_lines(path: Path, data: bytes, parse: Callable[[bytes], _Parsed], what: str,
+                torn: str) -> tuple[list[_Parsed], int]:
+    """The one policy for every append-only JSON-lines file niah writes (results, NLL
+    documents): ``parse`` each line; a torn last line is left out with a warning; a bad
+    line before it is an error naming the file and the line."""
+    rows: list[_Parsed] = []
     good_end = 0
     lines = data.split(b"\n")
     last_text = max((i for i, line in enumerate(lines) if line.strip()), default=-1)
@@ -228,11 +240,11 @@ def parse_rows(path: Path, data: bytes, torn: str = "skipped") -> tuple[list[Res
             try:
                 if i == len(lines) - 1:
                     raise ValueError("no trailing newline")
-                rows.append(parse_row(line))
+                rows.append(parse(line))
             except (ValueError, ValidationError) as exc:
                 if i < last_text:
                     raise ResultsError(
-                        f"{path}: line {i + 1} is not a valid result row ({_reason(exc)}); "
+                        f"{path}: line {i + 1} is not a valid {what} ({_reason(exc)}); "
                         "fix or remove that line"
                     ) from None
                 log.warning("%s: line %d is torn (an interrupted write): %s", path, i + 1, torn)

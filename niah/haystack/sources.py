@@ -58,19 +58,19 @@ def split_paragraphs(text: str) -> list[str]:
     return [p.strip() for p in _PARA_SPLIT.split(text) if p.strip()]
 
 
-def read_text_file(path: Path) -> str:
-    """A UTF-8 text file, or a one-line error naming it."""
+def read_text_file(path: Path, where: str = "haystack.path") -> str:
+    """A UTF-8 text file, or a one-line error naming it (and ``where`` it was configured)."""
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise HaystackError(f"haystack.path: cannot read {path}: {exc.strerror}") from None
+        raise HaystackError(f"{where}: cannot read {path}: {exc.strerror}") from None
     if b"\x00" in data[:8192]:
-        raise HaystackError(f"haystack.path: {path} is a binary file, not text")
+        raise HaystackError(f"{where}: {path} is a binary file, not text")
     try:
         return data.decode("utf-8-sig")  # a byte-order mark is no haystack text
     except UnicodeDecodeError as exc:
         raise HaystackError(
-            f"haystack.path: {path} is not UTF-8 (byte {exc.start}); convert it to UTF-8"
+            f"{where}: {path} is not UTF-8 (byte {exc.start}); convert it to UTF-8"
         ) from None
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from niah.errors import HaystackError, UserError
+from niah.haystack.sources import read_text_file
 from niah.nll.config import CorpusSpec, NllConfig
 
 _SKIPPED_DIRS = {"__pycache__"}
@@ -88,16 +89,7 @@ def _files(folder: Path, suffixes: tuple[str, ...], where: str) -> list[Path]:
 
 
 def _read(path: Path, where: str) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise HaystackError(f"{where}: cannot read {path}: {exc.strerror}") from None
-    if b"\x00" in data[:8192]:
-        raise HaystackError(f"{where}: {path} is a binary file, not text")
-    try:
-        return data.decode("utf-8-sig").replace("\r\n", "\n")
-    except UnicodeDecodeError as exc:
-        raise HaystackError(f"{where}: {path} is not UTF-8 (byte {exc.start})") from None
+    return read_text_file(path, where).replace("\r\n", "\n")
 
 
 def _tree(spec: CorpusSpec, config: NllConfig, entry: str, where: str) -> Document:

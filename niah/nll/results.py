@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import io
 import json
-import logging
 import re
 from hashlib import sha256
 from pathlib import Path
@@ -30,8 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from niah.atomic import atomic_file
 from niah.errors import ResultsError, StoreError, UserError
-
-log = logging.getLogger("niah")
+from niah.results import parse_lines
 
 SCHEMA_VERSION = 1
 KIND: Literal["nll"] = "nll"
@@ -144,30 +142,13 @@ def read_nll_manifest(run_dir: str | Path) -> NllManifest | None:
 
 
 def parse_rows(path: Path, data: bytes) -> tuple[list[DocumentRow], int]:
-    """The rows of ``data`` and the byte length of its good part (a torn last line is
-    left out with a warning; a bad line before it raises ``ResultsError``)."""
-    rows: list[DocumentRow] = []
-    good = 0
-    lines = data.split(b"\n")
-    for i, line in enumerate(lines):
-        last = i == len(lines) - 1
-        if last and not line:
-            break
-        if line.strip():
-            try:
-                if last:
-                    raise ValueError("no trailing newline")
-                rows.append(DocumentRow.model_validate(json.loads(line)))
-            except (ValueError, ValidationError) as exc:
-                if any(rest.strip() for rest in lines[i + 1:]):
-                    raise ResultsError(
-                        f"{path}: line {i + 1} is not a valid document row "
-                        f"({exc.__class__.__name__}); fix or remove that line"
-                    ) from None
-                log.warning("%s: line %d is torn (an interrupted write): dropped", path, i + 1)
-                return rows, good
-        good += len(line) + 1
-    return rows, good
+    """The rows of ``data`` and the byte length of its good part, by the policy of
+    ``niah.results.parse_lines`` (a torn last line dropped, damage before it an error)."""
+    return parse_lines(path, data, _document_row, "document row", "dropped")
+
+
+def _document_row(line: bytes) -> DocumentRow:
+    return DocumentRow.model_validate(json.loads(line))
 
 
 def read_rows(run_dir: str | Path) -> list[DocumentRow]:
