@@ -38,7 +38,7 @@ MAX_TRIALS = 1_000_000
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 _S = TypeVar("_S", bound=BaseModel)
