@@ -1,0 +1,1 @@
+"""Media haystacks (video, audio): sources whose positions are seconds, not tokens."""

@@ -1,0 +1,103 @@
+"""The seam between media sources, the prompt builder and the backends that send media.
+
+A media source (``niah.media.video``, ``niah.media.audio``) turns one trial (a duration,
+a depth, a needle) into files on disk plus the needle's exact position; the builder
+wraps them in a ``MediaPrompt``; backends read ``MediaPart.path`` when they send, so a
+long video or a day of audio is streamed from disk and never held twice in memory.
+Cascades (``ocr+``/``asr+`` model ids) turn the same parts into a transcript through a
+``Transcriber`` and ask a text model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Protocol
+
+MediaKind = Literal["image", "video", "audio"]
+HaystackMedia = Literal["video", "audio"]
+
+
+@dataclass(frozen=True)
+class MediaPart:
+    """One file sent to a model: a frame, a video clip or an audio clip."""
+
+    kind: MediaKind
+    path: str
+    """Absolute path of the file (written by the source under its media cache folder)."""
+    mime: str
+    """``image/jpeg``, ``image/png``, ``video/mp4``, ``audio/wav``, ``audio/mpeg``..."""
+    sha256: str
+    nbytes: int
+    start_s: float
+    """Where the part starts on the trial's timeline, in seconds."""
+    duration_s: float = 0.0
+    """Length of a video or audio part; 0 for an image (a frame)."""
+    label: str | None = None
+    """Text sent just before the part when timestamps are on (``[00:12:04]``)."""
+
+
+@dataclass(frozen=True)
+class MediaNeedle:
+    """Where the needle is in a trial's media."""
+
+    text: str
+    """The needle sentence drawn on the frame or spoken."""
+    answer: str
+    time_s: float
+    """Start of the needle on the trial's timeline, in seconds."""
+    index: int
+    """Frame index (video, at the sampled fps) or sample index (audio)."""
+    actual_depth: float
+    """``time_s / duration_s * 100`` (video: frame index / frames x 100)."""
+    duration_s: float
+    """How long the needle lasts: one frame (1/fps) or the spoken clip."""
+
+
+@dataclass(frozen=True)
+class MediaTrial:
+    """One trial's media, built by a ``MediaSource``."""
+
+    parts: tuple[MediaPart, ...]
+    needle: MediaNeedle
+    duration_s: float
+    transcript: str | None = None
+    """The haystack's own text (captions, the synthesized script) with the needle, for
+    checks and audits; never sent to a model."""
+
+
+class MediaSource(Protocol):
+    """A video or audio haystack (built from a config's ``haystack`` block)."""
+
+    kind: HaystackMedia
+
+    def max_duration_s(self) -> float | None:
+        """The longest trial this source can give (None: generated, any length)."""
+        ...
+
+    def text_sample(self) -> str:
+        """The haystack's own text (captions, script), lower-cased: a needle value must
+        not occur in it. Empty for media with no known text."""
+        ...
+
+    def build(
+        self, duration_s: float, depth: float, needle_text: str, answer: str, seed: int,
+        form: str, out_dir: Path,
+    ) -> MediaTrial:
+        """Write one trial's media under ``out_dir`` (content-addressed file names, so a
+        rebuilt trial reuses its files) and say where the needle is.
+
+        ``form`` is how the model takes the media: video ``"video"`` (one mp4) or
+        ``"frames"`` (one JPEG per sampled frame); audio ``"wav"`` or ``"mp3"``.
+        """
+        ...
+
+
+class Transcriber(Protocol):
+    """Media to text for cascades: OCR of frames, speech recognition of audio."""
+
+    async def transcribe(self, parts: Sequence[MediaPart]) -> str:
+        """A timestamped transcript (``[00:12:04] text`` lines) of ``parts``; caches each
+        distinct frame or clip by content hash so a sweep reads it once."""
+        ...
