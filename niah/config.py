@@ -399,6 +399,17 @@ class ScoringSpec(_Strict):
     """For ``regex``: a pattern with ``{answer}`` where the escaped answer goes."""
 
 
+class TaskSpec(_Strict):
+    """What a trial holds and how it is scored (``niah.tasks``); ``needle`` is the classic
+    needle-in-a-haystack built from ``haystack`` and ``needles``."""
+
+    name: str = Field(default="needle", min_length=1)
+    """A registered task: ``needle`` (default), ``ruler/vt``, ... (``niah schema`` lists
+    them) or a third party's ``niah.tasks`` entry point."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """The task's own settings, checked by the task (unknown keys are errors)."""
+
+
 class RunSpec(_Strict):
     """How requests are sent. Applies to every model of the experiment."""
 
@@ -469,6 +480,8 @@ class Experiment(_Strict):
     grid: GridSpec = Field(default_factory=GridSpec)
     prompt: PromptSpec = Field(default_factory=PromptSpec)
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
+    task: TaskSpec = Field(default_factory=TaskSpec)
+    """The task; a string is a task name (``task: ruler/vt``)."""
     run: RunSpec = Field(default_factory=RunSpec)
     pricing: dict[str, Price] = Field(default_factory=dict)
     """Per model id, overrides the built-in price table."""
@@ -487,6 +500,11 @@ class Experiment(_Strict):
         if isinstance(v, list):
             return [_model_spec(x) for x in v]
         return v
+
+    @field_validator("task", mode="before", json_schema_input_type=str | TaskSpec)
+    @classmethod
+    def _task_name(cls, v: Any) -> Any:
+        return {"name": v} if isinstance(v, str) else v
 
     @field_validator("needles", mode="before", json_schema_input_type=NeedleSpec | list[NeedleSpec])
     @classmethod

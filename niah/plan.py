@@ -34,6 +34,8 @@ def experiment_fingerprint(experiment: Experiment) -> str:
         include={"tokenizer", "haystack", "needles", "prompt", "seed"}, mode="json"
     )
     data["length_includes_prompt"] = experiment.grid.length_includes_prompt
+    if experiment.task.name != "needle" or experiment.task.options:
+        data["task"] = experiment.task.model_dump(mode="json")  # the default keeps old ids
     return _digest(data)
 
 

@@ -101,7 +101,7 @@ def test_a_single_needle_mapping_is_a_list_of_one() -> None:
 
 UNKNOWN_KEYS = [
     ("colour", "red", "colour", "expected one of: name, description, model, tokenizer, "
-     "haystack, needles, grid, prompt, scoring, run, pricing, seed"),
+     "haystack, needles, grid, prompt, scoring, task, run, pricing, seed"),
     ("grid.depth", [50], "grid.depth", "did you mean 'depth_percents'?"),
     ("haystack.folder", "x", "haystack.folder", "expected one of: kind, seed, path, filler"),
     ("needles[0].vaule", 3, "needles[0].vaule", "did you mean 'value'?"),
