@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from niah.config import ModelSpec, RunSpec, config_error
 from niah.errors import ConfigError
+from niah.media.base import HaystackMedia, MediaKind, MediaPart
 
 TemperatureSetting = float | Literal["auto"] | None
 PromptCacheStyle = Literal["breakpoints", "keyed", "implicit"]
@@ -72,6 +73,12 @@ class Request(BaseModel):
     long prompt again (``niah.cache.request_key``)."""
     cache: CacheHint | None = None
     """Provider prompt-cache marks (``run.prompt_cache``); None sends none."""
+    media: tuple[MediaPart, ...] = ()
+    """Media of a video or audio haystack, sent in order where the context goes: at
+    character ``media_at`` of the last user message (read from disk when sent)."""
+    media_at: int | None = None
+    """Character offset in the last user message where ``media`` goes (the template's
+    ``{context}``); None when there is no media."""
 
 
 class Usage(BaseModel):
@@ -134,6 +141,9 @@ class Backend(abc.ABC):
     """The model runs elsewhere, so this machine's spare cores may build prompts."""
     prompt_cache_style: ClassVar[PromptCacheStyle | None] = None
     """How the provider caches prompts (None: niah uses no provider prompt cache)."""
+    accepts: ClassVar[frozenset[MediaKind]] = frozenset()
+    """Media parts this backend can send (``image``, ``video``, ``audio``); ``plan``
+    refuses a media haystack for a model whose backend takes none of its forms."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -183,6 +193,12 @@ class Backend(abc.ABC):
         on`` is then refused), or None when it can."""
         if cls.prompt_cache_style is None:
             return "niah drives no provider prompt cache for this backend"
+        return None
+
+    @classmethod
+    def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:
+        """How this model takes a ``haystack`` medium: video ``"video"`` or ``"frames"``,
+        audio ``"wav"`` or ``"mp3"``; None when it cannot (``plan`` refuses, one line)."""
         return None
 
     @classmethod
