@@ -16,6 +16,7 @@ temperature to send (``request_temperature``, from ``temperature_refusal`` and
 from __future__ import annotations
 
 import abc
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -199,6 +200,13 @@ class Backend(abc.ABC):
     def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:
         """How this model takes a ``haystack`` medium: video ``"video"`` or ``"frames"``,
         audio ``"wav"`` or ``"mp3"``; None when it cannot (``plan`` refuses, one line)."""
+        return None
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, parts: Sequence[MediaPart]) -> int | None:
+        """Estimated input tokens of ``parts`` as this model would count them, by the
+        provider's published formula (``plan`` adds them to the text's tokens for its
+        token and cost columns); None when unknown."""
         return None
 
     @classmethod

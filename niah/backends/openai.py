@@ -4,19 +4,30 @@ The answer limit is sent as ``max_completion_tokens``: reasoning models (o-serie
 gpt-5) refuse the older ``max_tokens``, and their reasoning tokens count against it.
 Those models also take no temperature but their default, so ``run.temperature: auto``
 sends none to them (gpt-5.1 and later take one with ``reasoning_effort: none``).
+
+Media (video and audio haystacks) go into the last user message as content parts:
+frames as ``image_url`` data URLs (``options.detail``), each after its timestamp label
+as a text part, and audio as ``input_audio`` (base64 ``wav`` or ``mp3``, the two
+formats the API names). Which hosted models take images or audio is OpenAI's to say:
+a model that takes neither answers with a 400, recorded as an error row.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
-from niah.backends import windows
+from niah.backends import _media, windows
 from niah.backends._body import Text
 from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_response
-from niah.backends.base import Completion, PromptCacheStyle, Request, Usage, parse_options
+from niah.backends.base import (
+    Completion, Message, PromptCacheStyle, Request, Usage, parse_options,
+)
 from niah.config import ModelSpec
 from niah.errors import PermanentModelError
+from niah.media.base import HaystackMedia, MediaKind, MediaPart
 
 _REASONING = re.compile(r"(o\d+|gpt-5)([.-].*)?")
 """o1, o3-mini, o4-mini, gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-2025-12-11, ..."""
@@ -40,6 +51,11 @@ class OpenAIOptions(HTTPOptions):
     gpt-5, ``none``: gpt-5.1 and later)."""
     verbosity: Literal["low", "medium", "high"] | None = None
     """gpt-5 family: how long the answer is."""
+    detail: Literal["low", "high", "auto"] | None = None
+    """Frames: the ``image_url`` detail (``low``: a 512 px version for 85 tokens; ``high``:
+    512 px tiles); None sends none, which the API treats as ``auto``."""
+    audio_format: Literal["wav", "mp3"] = "wav"
+    """Audio haystacks: the file format sent in ``input_audio``."""
 
     def fields(self) -> dict[str, Any]:
         named = {"reasoning_effort": self.reasoning_effort, "verbosity": self.verbosity}
@@ -56,6 +72,26 @@ class OpenAIBackend(HTTPBackend):
     max_tokens_field: ClassVar[str] = "max_completion_tokens"
     """OpenAI renamed ``max_tokens``; newer models reject the old name."""
     prompt_cache_style: ClassVar[PromptCacheStyle | None] = "keyed"
+    accepts: ClassVar[frozenset[MediaKind]] = frozenset({"image", "audio"})
+
+    @classmethod
+    def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:
+        options = parse_options(cls.options_model, spec)
+        return "frames" if haystack == "video" else options.audio_format
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, parts: Sequence[MediaPart]) -> int | None:
+        """Images by OpenAI's tile rule ("Images and vision", calculating costs): ``low``
+        detail costs 85 tokens; otherwise the image is scaled to fit 2048x2048, then its
+        short side to 768 px, and costs 85 + 170 per 512 px tile (gpt-4o, gpt-4.1,
+        o-series; the patch-priced mini models differ). Audio and video: unknown (None)."""
+        detail = parse_options(cls.options_model, spec).detail
+        total = 0
+        for part in parts:
+            if part.kind != "image":
+                return None
+            total += image_tokens(*_media.image_size(part), detail)
+        return total
 
     @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
@@ -75,10 +111,7 @@ class OpenAIBackend(HTTPBackend):
         return {"Authorization": f"Bearer {self._key}"} if self._key else {}
 
     def build_body(self, request: Request) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "model": self.spec.name,
-            "messages": [{"role": m.role, "content": Text(m.content)} for m in request.messages],
-        }
+        body: dict[str, Any] = {"model": self.spec.name, "messages": self.messages(request)}
         if request.temperature is not None:
             body["temperature"] = request.temperature
         body[self.max_tokens_field] = request.max_tokens
@@ -88,10 +121,53 @@ class OpenAIBackend(HTTPBackend):
             body["prompt_cache_key"] = request.cache.key
         return self.with_options(body)
 
+    def messages(self, request: Request) -> list[dict[str, Any]]:
+        """Chat messages; with media, the last user message as content parts."""
+        if not request.media:
+            return [{"role": m.role, "content": Text(m.content)} for m in request.messages]
+        _media.check_kinds(self.spec.provider, self.accepts, request.media)
+        last = _media.last_user(request.messages)
+        return [{"role": m.role,
+                 "content": self.media_content(m, request) if i == last else Text(m.content)}
+                for i, m in enumerate(request.messages)]
+
+    def media_content(self, message: Message, request: Request) -> list[dict[str, Any]]:
+        content: list[dict[str, Any]] = []
+        for segment in _media.segments(message, request):
+            if isinstance(segment, Text):
+                content.append({"type": "text", "text": segment})
+            elif isinstance(segment, _media.Label):
+                content.append({"type": "text", "text": segment.text})
+            else:
+                content.append(self.media_part(segment))
+        return content
+
+    def media_part(self, part: MediaPart) -> dict[str, Any]:
+        """One frame or clip as a content part (OpenAI's shapes)."""
+        if part.kind == "image":
+            image: dict[str, Any] = {"url": _media.data_url(part)}
+            if self.options.detail is not None:
+                image["detail"] = self.options.detail
+            return {"type": "image_url", "image_url": image}
+        fmt = _media.audio_format(self.spec.provider, part)
+        return {"type": "input_audio",
+                "input_audio": {"data": _media.base64_file(part), "format": fmt}}
+
     async def generate(self, request: Request) -> Completion:
         url = f"{self.base_url}/chat/completions"
         data = await self.post_json(url, self.headers(), self.build_body(request))
         return parse_choice(self.spec.provider, data, chat=True)
+
+
+def image_tokens(width: int, height: int, detail: str | None) -> int:
+    """OpenAI's tile count for one image (see ``OpenAIBackend.media_tokens``)."""
+    if detail == "low":
+        return 85
+    scale = min(1.0, 2048 / max(width, height))
+    width, height = width * scale, height * scale
+    scale = min(1.0, 768 / min(width, height))
+    width, height = width * scale, height * scale
+    return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
 
 
 def parse_choice(provider: str, data: dict[str, Any], *, chat: bool) -> Completion:

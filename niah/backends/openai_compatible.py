@@ -5,19 +5,27 @@ read from ``model.api_key_env``: an OpenAI key is never sent to another server.
 ``model.options.mode`` picks ``chat`` (default) or ``completions`` (raw prompt, for
 base models); sampling fields a server understands go in ``options.body``
 (e.g. ``{top_k: 1}``).
+
+Media: frames as ``image_url`` parts, as OpenAI; ``options.video_as: video`` sends a
+video haystack as one ``video_url`` data URL instead (vLLM and SGLang serving video
+models), and ``options.audio_as: audio_url`` sends audio as an ``audio_url`` data URL
+rather than ``input_audio`` (vLLM takes both for Qwen2-Audio and Ultravox).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
 
+from niah.backends import _media
 from niah.backends._body import Text
-from niah.backends.base import Completion, PromptCacheStyle, Request
+from niah.backends.base import Completion, PromptCacheStyle, Request, parse_options
 from niah.backends.openai import OpenAIBackend, OpenAIOptions, parse_choice
 from niah.config import ModelSpec
-from niah.errors import ConfigError
+from niah.errors import ConfigError, PermanentModelError
+from niah.media.base import HaystackMedia, MediaKind, MediaPart
 
 
 class CompatibleOptions(OpenAIOptions):
@@ -30,6 +38,11 @@ class CompatibleOptions(OpenAIOptions):
 
     mode: Literal["chat", "completions"] = "chat"
     """``completions`` sends one plain-text prompt to /completions (base models)."""
+    video_as: Literal["frames", "video"] = "frames"
+    """Video haystacks: ``frames`` (``image_url`` parts) or ``video`` (one mp4 as a
+    ``video_url`` part, for servers with video models)."""
+    audio_as: Literal["input_audio", "audio_url"] = "input_audio"
+    """Audio haystacks: OpenAI's ``input_audio`` part or an ``audio_url`` data URL."""
 
 
 class OpenAICompatibleBackend(OpenAIBackend):
@@ -44,6 +57,19 @@ class OpenAICompatibleBackend(OpenAIBackend):
     prompt_cache_style: ClassVar[PromptCacheStyle | None] = None
     """vLLM, SGLang and llama.cpp reuse prefixes on their own (the prefix order feeds
     them); an unknown server may refuse ``prompt_cache_key``, so none is sent."""
+
+    accepts: ClassVar[frozenset[MediaKind]] = frozenset({"image", "video", "audio"})
+
+    @classmethod
+    def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:
+        options = parse_options(CompatibleOptions, spec)
+        if options.mode == "completions":
+            return None  # a plain-text prompt has nowhere to put media
+        return options.video_as if haystack == "video" else options.audio_format
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, parts: Sequence[MediaPart]) -> int | None:
+        return None  # each server's vision encoder counts its own way
 
     def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
         if not spec.base_url:
@@ -60,9 +86,20 @@ class OpenAICompatibleBackend(OpenAIBackend):
     def temperature_refusal(cls, spec: ModelSpec) -> str | None:
         return None  # servers that ignore a temperature do not reject it
 
+    def media_part(self, part: MediaPart) -> dict[str, Any]:
+        if part.kind == "video":
+            return {"type": "video_url", "video_url": {"url": _media.data_url(part)}}
+        if part.kind == "audio" and self.options.audio_as == "audio_url":
+            return {"type": "audio_url", "audio_url": {"url": _media.data_url(part)}}
+        return super().media_part(part)
+
     def build_body(self, request: Request) -> dict[str, Any]:
         if self.options.mode == "chat":
             return super().build_body(request)
+        if request.media:
+            raise PermanentModelError(f"{self.spec.provider}: options.mode completions sends "
+                                      "plain text and cannot carry media",
+                                      kind="unsupported_media")
         body: dict[str, Any] = {"model": self.spec.name, "prompt": prompt_text(request)}
         if request.temperature is not None:
             body["temperature"] = request.temperature
