@@ -58,7 +58,7 @@ class Base64File(Text):
     Base64 needs no JSON escaping, so the streamed body's length is known without
     reading the file (``StreamedBody.measure``)."""
 
-    __slots__ = ("path", "nbytes", "prefix")
+    __slots__ = ("nbytes", "path", "prefix")
     READ_BYTES = 3 << 16
     """Bytes read at a time: a multiple of 3, so the pieces join into one base64 text."""
 

@@ -302,6 +302,19 @@ class HTTPBackend(Backend):
                 self._idle.append(client)
         return json_object(provider, response, self._secrets)
 
+    async def send(self, method: str, url: str, headers: Mapping[str, str],
+                   content: Any = None) -> httpx.Response:
+        """One request of any kind (uploads, polls), transport failures mapped; the
+        caller reads the status (``json_object``)."""
+        client = self._take_client()
+        try:
+            return await client.request(method, url, headers=dict(headers), content=content)
+        except httpx.RequestError as exc:
+            raise transport_error(self.spec.provider, exc, self._secrets) from exc
+        finally:
+            if self._owns_client:
+                self._idle.append(client)
+
     def _take_client(self) -> httpx.AsyncClient:
         if not self._owns_client:
             assert self._client is not None

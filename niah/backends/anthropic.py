@@ -12,24 +12,42 @@ with ``cache_control`` on the marked ones. Anthropic makes a cache entry usable 
 once the request that writes it has begun answering, and advises waiting for that
 first answer before sending requests meant to hit it; so the first request that marks
 a cache goes alone, and the others wait for its answer, once per backend.
+
+Media (video haystacks): frames as base64 ``image`` blocks, each after its timestamp
+label as a text block. Claude takes no video or audio, so ``media_form`` gives frames
+for video and None for audio. Anthropic's vision guide (checked 2026-12): at most 100
+images per request for models with a 200k-token window and 600 for the others, each at
+most 8000x8000 px, or 2000x2000 px when a request holds more than 20, and 32 MB per
+request. A trial beyond those is refused before it is sent, as a permanent error
+(``too_many_images``, ``image_too_large``, ``request_too_large``): a gray cell, as the
+Gemini 1.5 report drew GPT-4V's API limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field
 
-from niah.backends import windows
+from niah.backends import _media, windows
 from niah.backends._body import Text
 from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_response
 from niah.backends.base import Completion, Message, PromptCacheStyle, Request, Usage, parse_options
 from niah.config import ModelSpec, RunSpec
-from niah.errors import ConfigError, PermanentModelError
+from niah.errors import ConfigError, ModelError, PermanentModelError
+from niah.media.base import HaystackMedia, MediaKind, MediaPart
 
 API_VERSION = "2023-06-01"
+MAX_IMAGES = 100
+"""Images per request for models with a 200k-token window (600 for larger windows)."""
+MAX_IMAGES_LARGE_WINDOW = 600
+MAX_SIDE, MAX_SIDE_MANY, MANY_IMAGES = 8000, 2000, 20
+MAX_REQUEST_BYTES = 32_000_000
+"""The Messages API's request size limit (32 MB)."""
 ADAPTIVE_FROM = (4, 7)
 """Claude versions from here on take no temperature and no thinking budget."""
 
@@ -48,6 +66,9 @@ class AnthropicOptions(HTTPOptions):
     effort: Literal["low", "medium", "high", "xhigh", "max"] | None = None
     """``output_config.effort``: how much models with adaptive thinking (Opus 4.6 and
     later, Sonnet 5) think and write; which levels a model takes varies."""
+    max_images: int | None = Field(default=None, ge=1)
+    """Images one request may hold; None: Anthropic's limit for the model's window
+    (100 up to 200k tokens, else 600). More frames make the trial an error row."""
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -77,6 +98,53 @@ class AnthropicBackend(HTTPBackend):
     options_model: ClassVar[type[AnthropicOptions]] = AnthropicOptions
     options: AnthropicOptions
     prompt_cache_style: ClassVar[PromptCacheStyle | None] = "breakpoints"
+    accepts: ClassVar[frozenset[MediaKind]] = frozenset({"image"})
+
+    @classmethod
+    def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:
+        return "frames" if haystack == "video" else None
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, parts: Sequence[MediaPart]) -> int | None:
+        """Anthropic's vision guide: an image costs about ``width * height / 750`` tokens,
+        after it is scaled down to a long edge of at most 1568 px and about 1,600 tokens."""
+        total = 0
+        for part in parts:
+            if part.kind != "image":
+                return None
+            width, height = _media.image_size(part)
+            scale = min(1.0, 1568 / max(width, height), math.sqrt(1600 * 750 / (width * height)))
+            total += math.ceil(width * height * scale * scale / 750)
+        return total
+
+    def max_images(self) -> int:
+        if self.options.max_images is not None:
+            return self.options.max_images
+        window = self.context_window()
+        return MAX_IMAGES_LARGE_WINDOW if window and window > 200_000 else MAX_IMAGES
+
+    def check_media(self, request: Request) -> None:
+        """Refuse, before sending, a trial beyond the API's image limits (a gray row)."""
+        provider = self.spec.provider
+        _media.check_kinds(provider, self.accepts, request.media,
+                           " (Claude takes images only: send a video haystack as frames)")
+        limit = self.max_images()
+        if len(request.media) > limit:
+            raise PermanentModelError(f"{provider}: {len(request.media)} images, more than the "
+                                      f"{limit} one request may hold", kind="too_many_images")
+        side = MAX_SIDE_MANY if len(request.media) > MANY_IMAGES else MAX_SIDE
+        size = sum(len(m.content.encode("utf-8")) for m in request.messages)
+        for part in request.media:
+            width, height = _media.image_size(part)
+            if max(width, height) > side:
+                raise PermanentModelError(f"{provider}: a {width}x{height} frame is larger than "
+                                          f"the {side}x{side} px allowed with "
+                                          f"{len(request.media)} images", kind="image_too_large")
+            size += _media.base64_len(part.nbytes)
+        if size > MAX_REQUEST_BYTES:
+            raise PermanentModelError(f"{provider}: the request would be about {size:,} bytes, "
+                                      f"over the {MAX_REQUEST_BYTES:,} allowed",
+                                      kind="request_too_large")
 
     def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
         super().__init__(spec, client)
@@ -138,24 +206,28 @@ class AnthropicBackend(HTTPBackend):
             body["system"] = system
         return self.with_options(body)
 
-    @staticmethod
-    def _content(message: Message, request: Request, *, last: bool) -> Any:
-        """The message's text; the last one cut into blocks at the cache hint's cuts."""
+    def _content(self, message: Message, request: Request, *, last: bool) -> Any:
+        """The message's text; the last one cut into blocks at the cache hint's cuts, with
+        the media's label and image blocks at ``media_at``."""
         text = message.content
         hint = request.cache
-        if not last or hint is None or not hint.marks:
+        marked = hint is not None and bool(hint.marks)
+        if not last or not (marked or request.media):
             return Text(text)
+        if not request.media:
+            return _text_blocks(text, 0, len(text), request)
+        self.check_media(request)
         blocks: list[dict[str, Any]] = []
-        start = 0
-        marks = set(hint.marks)
-        for cut in hint.cuts:
-            if start < cut < len(text):
-                block: dict[str, Any] = {"type": "text", "text": Text((text, start, cut))}
-                if cut in marks:
-                    block["cache_control"] = {"type": "ephemeral"}
-                blocks.append(block)
-                start = cut
-        blocks.append({"type": "text", "text": Text((text, start, len(text)))})
+        for segment in _media.segments(message, request):
+            if isinstance(segment, Text):
+                _, start, end = segment.parts[0]
+                blocks.extend(_text_blocks(text, start, end, request))
+            elif isinstance(segment, _media.Label):
+                blocks.append({"type": "text", "text": segment.text})
+            else:
+                blocks.append({"type": "image", "source": {
+                    "type": "base64", "media_type": segment.mime,
+                    "data": _media.base64_file(segment)}})
         return blocks
 
     async def generate(self, request: Request) -> Completion:
@@ -170,11 +242,37 @@ class AnthropicBackend(HTTPBackend):
             data = await self.post_json(
                 f"{self.base_url}/messages", self.headers(), self.build_body(request)
             )
+        except ModelError as exc:
+            if exc.status == 400 and "too much media" in str(exc).lower():
+                raise PermanentModelError(str(exc), kind="too_many_images",
+                                          status=400) from exc
+            raise
         finally:
             if first:
                 assert self._first_write is not None
                 self._first_write.set()
         return parse_message(self.spec.provider, data)
+
+
+def _text_blocks(text: str, start: int, end: int, request: Request) -> list[dict[str, Any]]:
+    """Text blocks of ``text[start:end]``, cut at the cache hint's cuts inside it, with
+    ``cache_control`` on the marked ones."""
+    blocks: list[dict[str, Any]] = []
+    hint = request.cache
+    cuts = hint.cuts if hint is not None and hint.marks else ()
+    marks = set(hint.marks) if hint is not None else set()
+    for cut in cuts:
+        if start < cut < end:
+            block: dict[str, Any] = {"type": "text", "text": Text((text, start, cut))}
+            if cut in marks:
+                block["cache_control"] = {"type": "ephemeral"}
+            blocks.append(block)
+            start = cut
+    tail: dict[str, Any] = {"type": "text", "text": Text((text, start, end))}
+    if end < len(text) and end in cuts and end in marks:  # a mark just before the media
+        tail["cache_control"] = {"type": "ephemeral"}
+    blocks.append(tail)
+    return blocks
 
 
 def parse_message(provider: str, data: dict[str, Any]) -> Completion:

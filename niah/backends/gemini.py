@@ -6,21 +6,41 @@ thinking tokens count against ``maxOutputTokens`` (``run.max_tokens``): a small 
 can end as ``MAX_TOKENS`` with no text. ``options.thinking_budget`` (2.5) and
 ``options.thinking_level`` (3) bound the thinking. Google advises leaving Gemini 3 at
 its default temperature, so ``run.temperature: auto`` sends none to it.
+
+Media (video and audio haystacks) go into the last user message as parts, after the
+text before ``media_at``: a trimmed mp4 or an audio clip as ``inline_data`` (base64)
+while the whole request stays under the inline limit (Google raised it from 20 MB to
+100 MB, base64 included, in January 2026; ``options.inline_max_bytes``), else the
+largest parts are uploaded through the Files API (``niah.backends.gemini_files``) and
+referred to by ``file_data``. ``options.video_as: frames`` sends JPEG frames instead,
+each after its timestamp label.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
+import httpx
 from pydantic import Field, model_validator
 
-from niah.backends import windows
+from niah.backends import _media, windows
 from niah.backends._body import Text
 from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_response
-from niah.backends.base import Completion, PromptCacheStyle, Request, Usage, parse_options
+from niah.backends.base import (
+    Completion,
+    Message,
+    PromptCacheStyle,
+    Request,
+    Usage,
+    parse_options,
+)
+from niah.backends.gemini_files import FileStore, UploadedFile
 from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError, PermanentModelError
+from niah.media.base import HaystackMedia, MediaKind, MediaPart
 
 FILTERED_FINISH_REASONS = frozenset(
     {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
@@ -28,6 +48,12 @@ FILTERED_FINISH_REASONS = frozenset(
 """Finish reasons meaning the answer was withheld; retrying the same prompt will not help."""
 _ROLES = {"user": "user", "assistant": "model"}
 _GEMINI_3 = re.compile(r"(models/)?gemini-3([.-].*)?")
+INLINE_MAX_BYTES = 100_000_000
+"""The inline request limit: 100 MB including base64 (Google, January 2026; was 20 MB)."""
+TOKENS_PER_FRAME = 258
+"""Gemini samples video at 1 frame per second and counts 258 tokens per frame (and 258
+per image up to 384x384 px, else per 768x768 tile); audio is 32 tokens per second."""
+TOKENS_PER_AUDIO_SECOND = 32
 _IMPLICIT_CACHE = re.compile(r"gemini-(2\.5|[3-9]|\d\d)([.-].*)?")
 """Models Google caches implicitly (2.5 and later)."""
 
@@ -47,6 +73,13 @@ class GeminiOptions(HTTPOptions):
     thinking_level: Literal["minimal", "low", "medium", "high"] | None = None
     """Gemini 3: how much to think (``high`` by default; ``minimal`` and ``medium``
     only on Flash models)."""
+    video_as: Literal["video", "frames"] = "video"
+    """Video haystacks: one mp4 clip per trial (``video``) or its frames as images."""
+    audio_format: Literal["wav", "mp3"] = "wav"
+    """Audio haystacks: the clip's format (mp3 keeps a day of audio under 2 GB)."""
+    inline_max_bytes: int = Field(default=INLINE_MAX_BYTES, ge=0, le=INLINE_MAX_BYTES)
+    """Requests up to this size (base64 media included) carry media inline; above it
+    the largest parts go through the Files API. 0 uploads every part."""
 
     @model_validator(mode="after")
     def _one_thinking_control(self) -> GeminiOptions:
@@ -72,6 +105,38 @@ class GeminiBackend(HTTPBackend):
     options_model: ClassVar[type[GeminiOptions]] = GeminiOptions
     options: GeminiOptions
     prompt_cache_style: ClassVar[PromptCacheStyle | None] = "implicit"
+    accepts: ClassVar[frozenset[MediaKind]] = frozenset({"image", "video", "audio"})
+
+    def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
+        super().__init__(spec, client)
+        self.files = FileStore(self.spec.provider, self.base_url, self.send, self._key_header,
+                               self._secrets)
+
+    def _key_header(self) -> dict[str, str]:
+        return {"x-goog-api-key": self._key or ""}
+
+    @classmethod
+    def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:
+        options = parse_options(GeminiOptions, spec)
+        return options.video_as if haystack == "video" else options.audio_format
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, parts: Sequence[MediaPart]) -> int | None:
+        """Google's token guide: 258 tokens per video second (1 fps sampling), 32 per audio
+        second, 258 per image up to 384x384 px, else 258 per 768x768 tile (Gemini 2.x at
+        the default media resolution; a video's sound track, when it has one, adds 32/s)."""
+        total = 0
+        for part in parts:
+            if part.kind == "video":
+                total += TOKENS_PER_FRAME * _media.seconds(part)
+            elif part.kind == "audio":
+                total += math.ceil(TOKENS_PER_AUDIO_SECOND * part.duration_s)
+            else:
+                width, height = _media.image_size(part)
+                tiles = (1 if max(width, height) <= 384
+                         else math.ceil(width / 768) * math.ceil(height / 768))
+                total += TOKENS_PER_FRAME * tiles
+        return total
 
     @property
     def model(self) -> str:
@@ -107,7 +172,9 @@ class GeminiBackend(HTTPBackend):
     def headers(self) -> dict[str, str]:
         return {"x-goog-api-key": self._key or "", "content-type": "application/json"}
 
-    def build_body(self, request: Request) -> dict[str, Any]:
+    def build_body(self, request: Request,
+                   uploaded: dict[str, UploadedFile] | None = None) -> dict[str, Any]:
+        """The request body; media parts in ``uploaded`` (by sha256) go as ``file_data``."""
         system = "\n\n".join(m.content for m in request.messages if m.role == "system")
         config: dict[str, Any] = {}
         if request.temperature is not None:
@@ -115,10 +182,13 @@ class GeminiBackend(HTTPBackend):
         config["maxOutputTokens"] = request.max_tokens
         if request.seed is not None:
             config["seed"] = request.seed
+        last = _media.last_user(request.messages) if request.media else None
         body: dict[str, Any] = {
             "contents": [
-                {"role": _ROLES[m.role], "parts": [{"text": Text(m.content)}]}
-                for m in request.messages
+                {"role": _ROLES[m.role],
+                 "parts": (self._media_parts(m, request, uploaded or {}) if i == last
+                           else [{"text": Text(m.content)}])}
+                for i, m in enumerate(request.messages)
                 if m.role != "system"
             ],
             "generationConfig": config,
@@ -127,10 +197,53 @@ class GeminiBackend(HTTPBackend):
             body["systemInstruction"] = {"parts": [{"text": system}]}
         return self.with_options(body)
 
+    @staticmethod
+    def _media_parts(message: Message, request: Request,
+                     uploaded: dict[str, UploadedFile]) -> list[dict[str, Any]]:
+        parts: list[dict[str, Any]] = []
+        for segment in _media.segments(message, request):
+            if isinstance(segment, Text):
+                parts.append({"text": segment})
+            elif isinstance(segment, _media.Label):
+                parts.append({"text": segment.text})
+            elif segment.sha256 in uploaded:
+                file = uploaded[segment.sha256]
+                parts.append({"file_data": {"mime_type": file.mime, "file_uri": file.uri}})
+            else:
+                parts.append({"inline_data": {"mime_type": segment.mime,
+                                              "data": _media.base64_file(segment)}})
+        return parts
+
+    def to_upload(self, request: Request) -> list[MediaPart]:
+        """The largest parts, until what stays inline fits ``options.inline_max_bytes``
+        (text plus base64 plus a little JSON per part)."""
+        size = sum(len(m.content) if m.content.isascii() else len(m.content.encode("utf-8"))
+                   for m in request.messages)
+        size += sum(_media.base64_len(p.nbytes) + 128 for p in request.media)
+        chosen: list[MediaPart] = []
+        seen: set[str] = set()
+        for part in sorted(request.media, key=lambda p: p.nbytes, reverse=True):
+            if size <= self.options.inline_max_bytes:
+                break
+            if part.sha256 not in seen:
+                seen.add(part.sha256)
+                chosen.append(part)
+            size -= _media.base64_len(part.nbytes)
+        return chosen
+
     async def generate(self, request: Request) -> Completion:
+        uploaded: dict[str, UploadedFile] = {}
+        if request.media:
+            _media.check_kinds(self.spec.provider, self.accepts, request.media)
+            for part in self.to_upload(request):
+                uploaded[part.sha256] = await self.files.get(part)
         url = f"{self.base_url}/models/{self.model}:generateContent"
-        data = await self.post_json(url, self.headers(), self.build_body(request))
-        return parse_response(self.spec.provider, data)
+        data = await self.post_json(url, self.headers(), self.build_body(request, uploaded))
+        completion = parse_response(self.spec.provider, data)
+        if uploaded:  # which uploads the answer read, to find them again
+            names = sorted({f.name for f in uploaded.values()})
+            completion.raw = {**(completion.raw or {}), "gemini_files": names}
+        return completion
 
 
 def parse_response(provider: str, data: dict[str, Any]) -> Completion:

@@ -23,7 +23,12 @@ from niah.backends import _media, windows
 from niah.backends._body import Text
 from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_response
 from niah.backends.base import (
-    Completion, Message, PromptCacheStyle, Request, Usage, parse_options,
+    Completion,
+    Message,
+    PromptCacheStyle,
+    Request,
+    Usage,
+    parse_options,
 )
 from niah.config import ModelSpec
 from niah.errors import PermanentModelError
@@ -164,10 +169,8 @@ def image_tokens(width: int, height: int, detail: str | None) -> int:
     if detail == "low":
         return 85
     scale = min(1.0, 2048 / max(width, height))
-    width, height = width * scale, height * scale
-    scale = min(1.0, 768 / min(width, height))
-    width, height = width * scale, height * scale
-    return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
+    scale *= min(1.0, 768 / (min(width, height) * scale))
+    return 85 + 170 * math.ceil(width * scale / 512) * math.ceil(height * scale / 512)
 
 
 def parse_choice(provider: str, data: dict[str, Any], *, chat: bool) -> Completion:
