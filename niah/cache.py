@@ -3,7 +3,8 @@
 Keyed by (model id, sha256 of the canonical request: the prompt's sha256 (the
 builder's digest of the messages, so a 10M-token prompt is never serialised again),
 max_tokens, temperature, seed, plus the model's base_url and options, which can
-change the answer). Prompt-cache marks do not change the answer and are left out.
+change the answer; and a media request's parts by kind, MIME type, sha256 and label, plus
+where they go). Prompt-cache marks do not change the answer and are left out.
 Only successful completions are stored, so a re-run retries failures.
 Files written before niah 0.x keyed requests by their whole messages; such a file
 is still read: on a miss the old key is computed too (streamed, in slices), and a hit
@@ -56,6 +57,9 @@ def request_key(model: ModelSpec, request: Request) -> str:
         "temperature": request.temperature,
         "seed": request.seed,
     }
+    if request.media:  # by content, also when the builder's digest already covers them
+        body["media"] = [[p.kind, p.mime, p.sha256, p.label] for p in request.media]
+        body["media_at"] = request.media_at
     blob = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
@@ -142,7 +146,7 @@ class ResponseCache:
         and stored again under the new one."""
         key = request_key(model, request)
         found = self.get(key)
-        if found is None and self.legacy:
+        if found is None and self.legacy and not request.media:  # old keys had no media
             found = self.get(legacy_request_key(model, request))
             if found is not None and not self.readonly:
                 self.put(key, model.id, found)

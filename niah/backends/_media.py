@@ -93,7 +93,7 @@ def audio_format(provider: str, part: MediaPart) -> str:
 
 
 @lru_cache(maxsize=4096)
-def _size(path: str) -> tuple[int, int]:
+def _size(path: str, sha256: str) -> tuple[int, int]:
     try:
         from PIL import Image
     except ImportError as exc:  # pragma: no cover - Pillow is in the video extra
@@ -104,8 +104,8 @@ def _size(path: str) -> tuple[int, int]:
 
 
 def image_size(part: MediaPart) -> tuple[int, int]:
-    """(width, height) of an image part, from its file header (cached per path)."""
-    return _size(part.path)
+    """(width, height) of an image part, from its file header (cached per content)."""
+    return _size(part.path, part.sha256)
 
 
 def seconds(part: MediaPart) -> int:

@@ -170,7 +170,8 @@ def image_tokens(width: int, height: int, detail: str | None) -> int:
         return 85
     scale = min(1.0, 2048 / max(width, height))
     scale *= min(1.0, 768 / (min(width, height) * scale))
-    return 85 + 170 * math.ceil(width * scale / 512) * math.ceil(height * scale / 512)
+    tiles = [math.ceil(round(side * scale / 512, 6)) for side in (width, height)]
+    return 85 + 170 * tiles[0] * tiles[1]
 
 
 def parse_choice(provider: str, data: dict[str, Any], *, chat: bool) -> Completion:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +20,7 @@ from niah.backends.openai import OpenAIBackend
 from niah.backends.openai_compatible import OpenAICompatibleBackend
 from niah.config import ModelSpec
 from tests.fakes import ScriptedTransport
+from tests.fakes.media import png_frames
 
 pytestmark = pytest.mark.anyio
 
@@ -137,3 +140,41 @@ async def test_the_first_cache_write_goes_alone() -> None:
     await asyncio.gather(*(backend.generate(CACHED) for _ in range(3)))
     assert order[:2] == ["start 0", "end 0"]  # the others waited for its answer
     assert len(order) == 6
+
+
+@pytest.mark.parametrize("stream_from", [1, 1 << 30], ids=["streamed", "in-one-piece"])
+async def test_media_bodies_are_what_httpx_json_sent(
+    stream_from: int, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(_body, "STREAM_MIN_CHARS", stream_from)
+    monkeypatch.setattr(_body, "CHUNK_CHARS", 997)
+    monkeypatch.setattr(_body.Base64File, "READ_BYTES", 3 * 7)  # many slices per file
+    frames = png_frames(tmp_path, 3)
+    request = CACHED.model_copy(update={"media": tuple(frames), "media_at": 10_000})
+    transport = ScriptedTransport(_reply)
+    for backend in _backends(transport)[:-1]:  # completions mode carries no media
+        await backend.generate(request)
+        sent = transport.requests[-1]
+        expected = httpx.Request("POST", "http://x", json=materialize(backend.build_body(request)))
+        assert sent.content == expected.content, backend.spec.id
+        assert sent.headers["content-length"] == str(len(expected.content))
+        assert base64.b64encode(Path(frames[2].path).read_bytes()) in sent.content
+
+
+async def test_a_base64_file_is_read_from_disk_a_slice_at_a_time(tmp_path: Path) -> None:
+    path = tmp_path / "clip.bin"
+    data = bytes(range(256)) * 4099  # not a multiple of the read size
+    path.write_bytes(data)
+    text = _body.Base64File(str(path), len(data), "data:audio/wav;base64,")
+    expected = "data:audio/wav;base64," + base64.b64encode(data).decode()
+    assert len(text) == len(expected)
+    assert len(list(text.chunks())) > 2
+    encoded = encode_body({"url": text, "n": 1})
+    assert isinstance(encoded, _body.StreamedBody)
+    length = await encoded.measure()
+    body = b"".join([chunk async for chunk in encoded])
+    assert len(body) == length
+    assert json.loads(body) == {"url": expected, "n": 1}
+    path.write_bytes(data[:-1])  # a file that changed after its part was made is refused
+    with pytest.raises(OSError, match="bytes on disk"):
+        str(text)
