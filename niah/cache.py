@@ -22,6 +22,7 @@ import logging
 import sqlite3
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -48,7 +49,7 @@ def request_key(model: ModelSpec, request: Request) -> str:
     digest = request.prompt_sha256 or prompt_digest(
         [{"role": m.role, "content": m.content} for m in request.messages]
     )
-    body = {
+    body: dict[str, Any] = {
         "model": model.id,
         "base_url": model.base_url,
         "options": model.options,

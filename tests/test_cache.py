@@ -8,6 +8,7 @@ import pytest
 from niah.backends.base import Completion, Message, Request, Usage
 from niah.cache import DB_NAME, ResponseCache, default_cache_dir, request_key
 from niah.config import ModelSpec
+from niah.media.base import MediaPart
 
 MODEL = ModelSpec(id="openai/gpt-4o-mini")
 REQUEST = Request(
@@ -129,3 +130,49 @@ def test_entries_under_the_old_key_are_still_found_and_rekeyed(tmp_path: Path) -
         assert not cache.legacy
         assert cache._db is not None
         assert cache._db.execute("PRAGMA user_version").fetchone()[0] == KEYS_VERSION
+
+
+def _part(sha: str, label: str | None = "[00:00:01]") -> MediaPart:
+    return MediaPart(kind="image", path=f"/frames/{sha}.png", mime="image/png", sha256=sha * 64,
+                     nbytes=10, start_s=1.0, label=label)
+
+
+def test_media_requests_key_on_their_parts_with_or_without_a_prompt_digest() -> None:
+    plain = request_key(MODEL, REQUEST)
+    for digest in (None, "d" * 64):
+        base = REQUEST.model_copy(update={"prompt_sha256": digest})
+        with_media = base.model_copy(update={"media": (_part("a"), _part("b")), "media_at": 1})
+        key = request_key(MODEL, with_media)
+        assert key != request_key(MODEL, base)
+        assert key == request_key(MODEL, with_media.model_copy())  # stable
+        variants = [
+            with_media.model_copy(update={"media": (_part("b"), _part("a"))}),  # order
+            with_media.model_copy(update={"media": (_part("a"), _part("c"))}),  # content
+            with_media.model_copy(update={"media": (_part("a"), _part("b", None))}),  # label
+            with_media.model_copy(update={"media_at": 0}),  # where they go
+        ]
+        assert len({key, *(request_key(MODEL, v) for v in variants)}) == len(variants) + 1
+        # the path is where a file lives, not what it holds
+        moved = _part("a").__class__(**{**_part("a").__dict__, "path": "/elsewhere.png"})
+        assert request_key(MODEL, with_media.model_copy(
+            update={"media": (moved, _part("b"))})) == key
+    assert request_key(MODEL, REQUEST) == plain  # requests without media keep their keys
+
+
+def test_a_media_request_never_hits_an_old_text_only_key(tmp_path: Path) -> None:
+    import sqlite3
+
+    from niah.cache import legacy_request_key
+
+    db = sqlite3.connect(tmp_path / DB_NAME)  # an old file with the text-only answer
+    db.execute("CREATE TABLE responses (key TEXT PRIMARY KEY, model TEXT NOT NULL,"
+               " completion TEXT NOT NULL, created TEXT NOT NULL)")
+    db.execute("INSERT INTO responses VALUES (?, ?, ?, ?)",
+               (legacy_request_key(MODEL, REQUEST), MODEL.id,
+                Completion(text="7").model_dump_json(), "2026-01-01"))
+    db.commit()
+    db.close()
+    with ResponseCache(tmp_path) as cache:
+        media = REQUEST.model_copy(update={"media": (_part("a"),), "media_at": 0})
+        assert cache.lookup(MODEL, media)[1] is None
+        assert cache.lookup(MODEL, REQUEST)[1] is not None

@@ -114,7 +114,7 @@ class AnthropicBackend(HTTPBackend):
                 return None
             width, height = _media.image_size(part)
             scale = min(1.0, 1568 / max(width, height), math.sqrt(1600 * 750 / (width * height)))
-            total += math.ceil(width * height * scale * scale / 750)
+            total += math.ceil(round(width * height * scale * scale / 750, 6))
         return total
 
     def max_images(self) -> int:
