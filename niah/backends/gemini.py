@@ -18,6 +18,7 @@ each after its timestamp label.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 from collections.abc import Sequence
@@ -235,8 +236,9 @@ class GeminiBackend(HTTPBackend):
         uploaded: dict[str, UploadedFile] = {}
         if request.media:
             _media.check_kinds(self.spec.provider, self.accepts, request.media)
-            for part in self.to_upload(request):
-                uploaded[part.sha256] = await self.files.get(part)
+            parts = self.to_upload(request)
+            files = await asyncio.gather(*(self.files.get(part) for part in parts))
+            uploaded = {part.sha256: file for part, file in zip(parts, files, strict=True)}
         url = f"{self.base_url}/models/{self.model}:generateContent"
         data = await self.post_json(url, self.headers(), self.build_body(request, uploaded))
         completion = parse_response(self.spec.provider, data)

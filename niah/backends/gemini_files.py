@@ -36,6 +36,8 @@ Send = Callable[[str, str, Mapping[str, str], Any], Awaitable[httpx.Response]]
 LIFETIME_S = 47 * 3600
 """Re-upload a file an hour before the API's 48 hours run out."""
 CHUNK = 1 << 20
+PARALLEL = 4
+"""Uploads in flight at once per backend (frames of a long video can be thousands)."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,7 @@ class FileStore:
         self._headers = headers
         self._secrets = secrets
         self._uploads: dict[str, asyncio.Task[UploadedFile]] = {}
+        self._slots: asyncio.Semaphore | None = None
         self.uploaded = 0
         """Files actually uploaded (not found in the store), for tests and the manifest."""
 
@@ -87,6 +90,12 @@ class FileStore:
             raise
 
     async def _upload(self, part: MediaPart) -> UploadedFile:
+        if self._slots is None:  # made in the running loop
+            self._slots = asyncio.Semaphore(PARALLEL)
+        async with self._slots:
+            return await self._upload_now(part)
+
+    async def _upload_now(self, part: MediaPart) -> UploadedFile:
         headers = {**self._headers(), "Content-Type": "application/json",
                    "X-Goog-Upload-Protocol": "resumable", "X-Goog-Upload-Command": "start",
                    "X-Goog-Upload-Header-Content-Length": str(part.nbytes),

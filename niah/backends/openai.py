@@ -78,6 +78,9 @@ class OpenAIBackend(HTTPBackend):
     """OpenAI renamed ``max_tokens``; newer models reject the old name."""
     prompt_cache_style: ClassVar[PromptCacheStyle | None] = "keyed"
     accepts: ClassVar[frozenset[MediaKind]] = frozenset({"image", "audio"})
+    max_images: ClassVar[int | None] = 500
+    """OpenAI's vision guide: up to 500 images and 50 MB of image bytes per request."""
+    max_image_bytes: ClassVar[int | None] = 50_000_000
 
     @classmethod
     def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:
@@ -131,10 +134,25 @@ class OpenAIBackend(HTTPBackend):
         if not request.media:
             return [{"role": m.role, "content": Text(m.content)} for m in request.messages]
         _media.check_kinds(self.spec.provider, self.accepts, request.media)
+        self.check_images(request.media)
         last = _media.last_user(request.messages)
         return [{"role": m.role,
                  "content": self.media_content(m, request) if i == last else Text(m.content)}
                 for i, m in enumerate(request.messages)]
+
+    def check_images(self, parts: Sequence[MediaPart]) -> None:
+        """Refuse, before sending, more images than the API takes (a gray row)."""
+        images = [p for p in parts if p.kind == "image"]
+        provider = self.spec.provider
+        if self.max_images is not None and len(images) > self.max_images:
+            raise PermanentModelError(f"{provider}: {len(images)} images, more than the "
+                                      f"{self.max_images} one request may hold",
+                                      kind="too_many_images")
+        nbytes = sum(p.nbytes for p in images)
+        if self.max_image_bytes is not None and nbytes > self.max_image_bytes:
+            raise PermanentModelError(f"{provider}: {nbytes:,} bytes of images, over the "
+                                      f"{self.max_image_bytes:,} one request may hold",
+                                      kind="request_too_large")
 
     def media_content(self, message: Message, request: Request) -> list[dict[str, Any]]:
         content: list[dict[str, Any]] = []

@@ -59,6 +59,8 @@ class OpenAICompatibleBackend(OpenAIBackend):
     them); an unknown server may refuse ``prompt_cache_key``, so none is sent."""
 
     accepts: ClassVar[frozenset[MediaKind]] = frozenset({"image", "video", "audio"})
+    max_images: ClassVar[int | None] = None  # the server's own limits (vLLM: --limit-mm-per-prompt)
+    max_image_bytes: ClassVar[int | None] = None
 
     @classmethod
     def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:

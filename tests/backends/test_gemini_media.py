@@ -164,3 +164,20 @@ def test_media_form_and_token_estimates(tmp_path: Path) -> None:
     big = png_frames(tmp_path / "big", 1, size=(1000, 800))[0]
     assert GeminiBackend.media_tokens(spec, small) == 2 * 258
     assert GeminiBackend.media_tokens(spec, [big]) == 4 * 258  # 2x2 tiles of 768 px
+
+
+async def test_frames_over_the_limit_are_uploaded_in_order(tmp_path: Path) -> None:
+    frames = png_frames(tmp_path, 4)
+    with FakeGeminiServer(KEY, processing_polls=0) as server:
+        gemini = backend(server, video_as="frames", inline_max_bytes=0)
+        completion = await gemini.generate(request(*frames, frames[0]))  # one frame twice
+        await gemini.aclose()
+    assert gemini.files.uploaded == 4
+    assert completion.text == "text=7 inline=0 files=5"
+    sent = gemini_content(generate_calls(server)[0])
+    uris = [s.extra["uri"] for s in sent if s.kind == "file_data"]  # type: ignore[index]
+    by_uri = {f"{server.base_url}/{name}": file.data for name, file in server.files.items()}
+    assert [by_uri[u] for u in uris] == [Path(f.path).read_bytes()
+                                         for f in [*frames, frames[0]]]
+    assert [s.text for s in sent if s.kind == "text"][1:-1] == [f.label for f in
+                                                                [*frames, frames[0]]]

@@ -142,3 +142,16 @@ def test_image_tokens_follow_openais_worked_examples(tmp_path: Path) -> None:
     assert OpenAIBackend.media_tokens(low, frames) == 3 * 85
     audio = MediaPart("audio", "/x.wav", "audio/wav", "1" * 64, 1, 0.0, duration_s=60.0)
     assert OpenAIBackend.media_tokens(spec, [audio]) is None  # no published rate
+
+
+async def test_more_than_500_images_is_a_gray_row_for_openai_only(tmp_path: Path) -> None:
+    frame = png_frames(tmp_path, 1)[0]
+    frames = [frame] * 501
+    with FakeOpenAIServer() as server:
+        hosted = OpenAIBackend(ModelSpec(id="openai/gpt-4o", base_url=server.base_url))
+        with pytest.raises(PermanentModelError) as caught:
+            await hosted.generate(request(*frames))
+        assert caught.value.kind == "too_many_images"
+        assert server.stats["requests"] == 0
+        body = await send(OpenAICompatibleBackend, server, frames)  # the server's own limit
+    assert sum(s.kind == "image_url" for s in openai_content(body)) == 501
