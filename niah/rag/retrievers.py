@@ -10,6 +10,7 @@ every chunk but those around the needles, and only those are tokenized again.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -49,6 +50,7 @@ class BM25:
             import bm25s
         except ImportError as exc:  # pragma: no cover - installed with the rag extra
             raise MissingDependency("bm25s", "rag") from exc
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index
         self._bm25s = bm25s
         self._words: dict[str, list[str]] = {}
 
