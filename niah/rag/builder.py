@@ -35,11 +35,16 @@ from niah.results import ErrorInfo
 MEDIA_KINDS = ("video", "audio")
 
 
+def retry_sleep(seconds: float) -> None:
+    """The one place retrieval retries wait; tests replace it to run without waiting."""
+    time.sleep(seconds)
+
+
 class RagBuilder:
     """Builds a trial with ``inner``, then keeps only the chunks ``retriever`` ranks best."""
 
     def __init__(self, inner: Builder, spec: RagSpec, retriever: Retriever,
-                 max_retries: int = 6, sleep: Callable[[float], None] = time.sleep) -> None:
+                 max_retries: int = 6, sleep: Callable[[float], None] | None = None) -> None:
         self.inner = inner
         self.tokenizer = inner.tokenizer
         self.spec = spec
@@ -88,7 +93,7 @@ class RagBuilder:
                 if attempt > self.max_retries:
                     exc.attempts = attempt  # type: ignore[attr-defined]
                     raise
-                self.sleep(backoff_delay(attempt, exc.retry_after, self._rng))
+                (self.sleep or retry_sleep)(backoff_delay(attempt, exc.retry_after, self._rng))
 
     def _with_context(self, full: BuiltPrompt, context: str, chunks: list[Chunk],
                       facts: dict[str, Any], error: ErrorInfo | None) -> BuiltPrompt:
