@@ -53,8 +53,18 @@ class RagBuilder:
         self.max_retries = max_retries
         self.sleep = sleep
         self._rng = random.Random(0)
+        self._last: BuiltPrompt | None = None
 
     def build(self, trial: Trial) -> BuiltPrompt:
+        """The trial's RAG prompt; the last one is handed out again without retrieving
+        anew (the runner's preflight builds the trial it then sends first)."""
+        last, self._last = self._last, None
+        if last is not None and last.trial == trial:
+            return last
+        built = self._last = self._build(trial)
+        return built
+
+    def _build(self, trial: Trial) -> BuiltPrompt:
         full = self.inner.build(trial)
         context = full.context
         sentences, chunks = self.chunker.chunks(context)
