@@ -16,8 +16,8 @@ from niah.exchange import check_window
 from niah.fmt import money, tokens
 from niah.haystack.builder import PromptBuilder
 from niah.plan import plan
-from niah.rag.plan import planned_rag
 from niah.pricing import estimate
+from niah.rag.plan import planned_rag
 from niah.tokenizers import warnings_said
 
 

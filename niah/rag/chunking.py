@@ -11,7 +11,8 @@ most sentences and chunks, so only the text around the needles is counted again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,7 @@ def split_sentences(context: str) -> list[str]:
     data = context.encode("utf-8")
     ends, _ = sentence_ends(data)  # after the punctuation, before the spaces
     cuts = [0, *sorted({int(x) for x in ends if 0 < x < len(data)}), len(data)]
-    out = [data[a:b].decode("utf-8") for a, b in zip(cuts, cuts[1:], strict=False)]
+    out = [data[a:b].decode("utf-8") for a, b in itertools.pairwise(cuts)]
     return [s for s in out if s]
 
 
@@ -65,13 +66,10 @@ class Chunker:
         if missing:
             if len(counts) + len(missing) > CACHE_LIMIT:
                 counts.clear()
-            batch: Callable[[list[str]], list[list[int]]] | None = getattr(
-                self.tokenizer, "encode_batch", None)
-            if batch is not None:
-                values = [len(ids) for ids in batch(missing)]
-            else:
-                values = [self.tokenizer.count(t) for t in missing]
-            counts.update(zip(missing, values, strict=True))
+            # one text at a time: tiktoken's encode_batch hands each (short) text to a
+            # thread pool, which costs more than encoding it
+            count = self.tokenizer.count
+            counts.update((t, count(t)) for t in missing)
         return [counts[t] for t in texts]
 
     def chunks(self, context: str) -> tuple[list[str], list[Chunk]]:

@@ -44,7 +44,7 @@ class FakeEmbeddingsServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 status, payload = server.answer(self.path, body)
                 data = json.dumps(payload).encode()

@@ -3,12 +3,13 @@ and never cut a sentence."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 import pytest
 
-from niah.haystack.builder import PromptBuilder
 from niah.config import load_experiment
+from niah.haystack.builder import PromptBuilder
 from niah.plan import plan
 from niah.rag.chunking import Chunker, render, split_sentences
 from niah.tokenizers import load_tokenizer
@@ -39,7 +40,7 @@ def test_chunks_are_exact_cover_the_context_and_overlap_as_configured(
             ends.add(max(ends) + len(s))
         assert chunks[0].start == 0 and chunks[-1].end == len(context)
         sizes = [TOKENIZER.count(s) for s in sentences]
-        for prev, c in zip(chunks, chunks[1:], strict=False):
+        for prev, c in itertools.pairwise(chunks):
             assert c.first > prev.first and c.first <= prev.last  # no gap, progress
             shared = sum(sizes[c.first:prev.last])
             assert shared <= overlap  # overlap never above the setting
