@@ -428,6 +428,8 @@ def summarize(
                 "absolute_breaks_at": absolute.breaks_at,
                 "max_context_length": int(sub["context_length"].max()),
                 "prompt_tokens": int(sub["prompt_tokens"].sum()),
+                "mean_prompt_tokens": float(sub["prompt_tokens"].mean()),
+                "retrieval_recall": _retrieval_recall(sub),
                 "completion_tokens": int(sub["usage_completion_tokens"].fillna(0).sum()),
                 "cost_usd": float(sub["cost_usd"].sum(min_count=1)),
                 "cache_savings_usd": float(sub["cache_savings_usd"].sum(min_count=1)),
@@ -450,6 +452,14 @@ def summarize(
             out[column] = pd.Series([x if isinstance(x, str) else None for x in out[column]],
                                     dtype=object, index=out.index)
     return out
+
+
+def _retrieval_recall(sub: pd.DataFrame) -> float:
+    """Mean ``extra.rag.retrieval_recall`` of a RAG twin's rows (NaN for other models)."""
+    values = [e["rag"]["retrieval_recall"] for e in sub["extra"]
+              if isinstance(e, dict) and isinstance(e.get("rag"), dict)
+              and e["rag"].get("retrieval_recall") is not None]
+    return float(sum(values) / len(values)) if values else math.nan
 
 
 def is_multi_needle(df: pd.DataFrame) -> bool:

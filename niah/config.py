@@ -27,6 +27,8 @@ from niah.config_errors import config_error as config_error
 from niah.config_errors import keys_at, models_in, unknown_key_message
 from niah.errors import ConfigError
 from niah.fmt import parse_tokens
+from niah.rag.config import PREFIX as RAG_PREFIX
+from niah.rag.config import RagSpec
 
 MAX_CONTEXT_LENGTH = 100_000_000
 """Larger lengths are typos (no model or haystack is near this)."""
@@ -82,13 +84,43 @@ class ModelSpec(_Strict):
     """Several servers of the same model, each with its own concurrency and rate
     limits: trials go to the least-loaded healthy one, and trials sharing a prompt
     prefix to the same one (its KV cache is reused). Instead of ``base_url``."""
+    rag: RagSpec | None = None
+    """Chunking and retrieval of a ``rag/<model id>`` twin (default: BM25, 4 chunks of
+    256 tokens); only on ``rag/`` ids. The twin answers the same trials from the
+    retrieved chunks only (``niah.rag``)."""
 
     @field_validator("id")
     @classmethod
     def _provider_slash_model(cls, v: str) -> str:
         if not _MODEL_ID.match(v):
             raise ValueError(f"expected provider/model (e.g. openai/gpt-4o-mini), got {v!r}")
+        if v.startswith(RAG_PREFIX) and not _MODEL_ID.match(v[len(RAG_PREFIX):]):
+            raise ValueError(f"expected rag/provider/model (e.g. rag/llamacpp/smollm2-135m), "
+                             f"got {v!r}")
         return v
+
+    @model_validator(mode="after")
+    def _rag_block(self) -> ModelSpec:
+        if self.rag is not None and not self.id.startswith(RAG_PREFIX):
+            raise ValueError(f"rag settings need a rag/ id: rag/{self.id}")
+        return self
+
+    @property
+    def is_rag(self) -> bool:
+        """A RAG twin (``rag/<model id>``)."""
+        return self.id.startswith(RAG_PREFIX)
+
+    @property
+    def inner(self) -> ModelSpec:
+        """The answering model: this spec without ``rag/`` (itself when not a twin)."""
+        if not self.is_rag:
+            return self
+        return self.model_copy(update={"id": self.id[len(RAG_PREFIX):], "rag": None})
+
+    @property
+    def rag_settings(self) -> RagSpec:
+        """The twin's settings (the defaults when the entry has no ``rag:`` block)."""
+        return self.rag or RagSpec()
 
     # --- endpoints (issue 16) ---
     @model_validator(mode="before")

@@ -47,7 +47,7 @@ def make_row(
     usage = UsageInfo()
     row_cost: float | None = None
     savings: float | None = None
-    extra: dict[str, Any] = {"question": bp.question}
+    extra: dict[str, Any] = {"question": bp.question, **bp.extra}
     if completion is not None:
         graded = grade(bp.needles, completion.text, completion.finish_reason, experiment.scoring)
         row_score, hits, error = graded.score, graded.hits, graded.error

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from niah.config import ModelSpec
+from niah.rag.config import PREFIX as RAG_PREFIX
 from niah.tokenizers import openai_encoding
 
 LengthKind = Literal["exact", "approximate", "estimated", "unknown"]
@@ -88,6 +89,8 @@ def length_basis(model: str, tokenizer: str | None, estimated: bool = False) -> 
     kind, _, encoding = tokenizer.partition(":")
     # ModelSpec parses ids; a hand-made id without a provider gets provider "".
     spec = ModelSpec.model_construct(id=model if "/" in model else f"/{model}")
+    if spec.id.startswith(RAG_PREFIX):  # a RAG twin counts in its answering model's tokens
+        spec = ModelSpec.model_construct(id=spec.id[len(RAG_PREFIX):])
     if kind in ("hf", "llamacpp"):
         exact = True
     elif spec.provider == "openai":

@@ -97,6 +97,8 @@ def price_for(
     """The price of one request: config override, then built-in table, then free/None."""
     if overrides and model.id in overrides:
         return overrides[model.id]
+    if model.is_rag:  # a RAG twin pays its answering model's price
+        return price_for(model.inner, overrides, prompt_tokens)
     tiered = builtin_price(model)
     if tiered is not None:
         return tiered.for_prompt(prompt_tokens)

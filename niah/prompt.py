@@ -7,11 +7,14 @@ runner, the prompt feed, ``niah build``), so neither side imports the other.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 from niah.plan import Trial
 from niah.tokenizers import Tokenizer
+
+if TYPE_CHECKING:
+    from niah.results import ErrorInfo
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,12 @@ class BuiltPrompt:
     (" word") at or before context token ``k * CACHE_BLOCK_TOKENS``; only cuts inside
     the haystack text before the first needle, which every trial with a deeper first
     needle shares character for character."""
+    extra: dict[str, Any] = field(default_factory=dict)
+    """Facts for the row's ``extra`` (a RAG twin's retrieved chunks and recall)."""
+    error: ErrorInfo | None = None
+    """Set when building failed in a way that is the trial's, not the run's (a RAG
+    twin's embeddings endpoint failed after retries): the runner stores an error row
+    without sending anything."""
 
     @property
     def context(self) -> str:

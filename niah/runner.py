@@ -58,9 +58,10 @@ BuilderFactory = Callable[[Experiment, ModelSpec], Builder]
 
 def default_builder(experiment: Experiment, model: ModelSpec) -> Builder:
     from niah.haystack.builder import PromptBuilder
+    from niah.rag.builder import with_rag
 
-    builder: Builder = PromptBuilder(experiment, model)
-    return builder
+    builder: Builder = PromptBuilder(experiment, model.inner)
+    return with_rag(experiment, model, builder)  # a rag/ twin retrieves from its context
 
 
 async def backoff_sleep(seconds: float) -> None:
@@ -174,6 +175,9 @@ class Runner:
             self._check_error_rate(mr, row)
 
     async def _trial(self, mr: ModelRun, trial: Trial, bp: BuiltPrompt) -> ResultRow:
+        if bp.error is not None:  # the trial failed while being built (RAG's retrieval)
+            return make_row(self.experiment, mr.spec, mr.builder.tokenizer, trial, bp, None,
+                            bp.error, int(bp.extra.get("rag", {}).get("attempts", 1)), False)
         request = make_request(self.experiment, bp, mr.spec)
         key, completion = "", None
         if self.cache is not None:

@@ -253,6 +253,7 @@ def resolve_tokenizer_name(setting: str, model: ModelSpec | None) -> tuple[str, 
         return setting, None
     if model is None:
         return "tiktoken:cl100k_base", None
+    model = model.inner  # a rag/ twin counts in its answering model's tokenizer
     if model.provider in OPENAI_PROVIDERS:
         return f"tiktoken:{openai_encoding(model.name)}", None
     if model.provider == "llamacpp":

@@ -109,7 +109,7 @@ UNKNOWN_KEYS = [
      "did you mean 'digits'?"),
     ("model", {"id": "scripted/x", "idd": 1}, "model[0].idd", "did you mean 'id'?"),
     ("model", ["scripted/a", {"id": "scripted/b", "nope": 1}], "model[1].nope",
-     "expected one of: id, base_url, api_key_env, options, context_window, endpoints"),
+     "expected one of: id, base_url, api_key_env, options, context_window, endpoints, rag"),
     ("prompt.templat", "x", "prompt.templat", "did you mean 'template'?"),
     ("scoring.kindd", "x", "scoring.kindd", "did you mean 'kind'?"),
     ("run.max_token", 3, "run.max_token", "did you mean 'max_tokens'?"),

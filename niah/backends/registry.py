@@ -32,6 +32,7 @@ _BUILTIN: dict[str, str] = {
     "gemini": "niah.backends.gemini:GeminiBackend",
     "llamacpp": "niah.backends.llamacpp:LlamaCppBackend",
     "scripted": "niah.backends.scripted:ScriptedBackend",
+    "rag": "niah.rag.backend:RagBackend",
 }
 _registered: dict[str, BackendFactory] = {}
 _loaded: dict[str, BackendFactory] = {}

@@ -17,6 +17,7 @@ from niah.fmt import money, tokens
 from niah.haystack.builder import PromptBuilder
 from niah.plan import plan
 from niah.pricing import estimate
+from niah.rag.plan import planned_rag
 from niah.tokenizers import warnings_said
 
 
@@ -40,11 +41,15 @@ def run(args: argparse.Namespace) -> int:
     longest = max(trials, key=lambda t: t.context_length)
     # everything is measured before anything is printed: bad input gives one error line
     for model in experiment.model:
-        builder = PromptBuilder(experiment, model)
+        builder = PromptBuilder(experiment, model.inner)
         largest = builder.build(longest)
+        sizer: Any = builder
+        if model.is_rag:  # a RAG twin: its planned prompt beside the full context's
+            sizer, largest, note = planned_rag(experiment, model, builder, largest)
+            notes.append(escape(note))
         check_window(model, context_window(model), longest.context_length, largest.prompt_tokens,
                      experiment.run.max_tokens)
-        est = estimate(experiment, trials, builder, model)
+        est = estimate(experiment, trials, sizer, model)
         # sums over the grid are rounded; one prompt's size is exact (windows are exact)
         table.add_row(escape(model.id), escape(builder.tokenizer.name), str(est.trials),
                       tokens(est.prompt_tokens, approx=True), tokens(largest.prompt_tokens),

@@ -25,7 +25,8 @@ from niah.atomic import write_bytes, write_text
 from niah.errors import UserError
 from niah.report.compare import plot_comparison
 from niah.report.heatmap import plot_heatmap, plot_multi_needle
-from niah.report.html import ReportImages, render_html
+from niah.report.html import ReportImages, _img, render_html
+from niah.report.rag import pair_table, plot_rag_pair, rag_pairs, rag_section
 from niah.report.scale import display_name_of, normalize_judge
 from niah.report.stats_section import stats_section
 from niah.report.write import figure_bytes, slug
@@ -158,6 +159,14 @@ def build_report(
     if len(labels) > 1:
         images.comparison = emit("comparison", plot_comparison(
             df, split_at=split_at, title=title, annotate=annotate))
+    rag_images: dict[str, tuple[bytes, bytes]] = {}
+    for model, twin in rag_pairs(df):  # long context versus its RAG twin
+        lines, heat = plot_rag_pair(df, model, twin)
+        name = slug(twin)
+        rag_images[twin] = (emit(f"rag_recall_by_length_{name}", lines),
+                            emit(f"rag_retrieval_{name}", heat))
+        report.files.append(write_text(out_dir / f"rag_{name}.csv",
+                                       table_csv(pair_table(df, model, twin))))
     if is_multi_needle(df):
         images.multi_needle = emit("multi_needle", plot_multi_needle(df, confidence=confidence))
     report.files.append(write_text(out_dir / "summary.csv", summary_csv(summary)))
@@ -172,7 +181,9 @@ def build_report(
     manifests = [(str(Path(r)), _manifest_dict(r)) for r in run_dirs]
     page = render_html(df, summary, images, manifests, title=title or default_title(df),
                        threshold=threshold,
-                       sections=[stats_section(summary, by_length, by_depth, comparison)])
+                       sections=[stats_section(summary, by_length, by_depth, comparison),
+                                 rag_section(df, rag_images, lambda data, alt: _img(data, alt,
+                                                                                   DPI))])
     report.files.append(write_text(out_dir / "report.html", page))
     return report
 

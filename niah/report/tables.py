@@ -137,6 +137,7 @@ def summary_table(summary: pd.DataFrame, facts: Mapping[str, Facts], threshold: 
         "<th>Effective context</th><th>Longest tested</th>"
         "<th>Trials</th><th>API errors</th><th>Unanswered</th><th>Lengths counted in</th>"
         "<th>Token counts (server vs niah)</th><th>Prompt tokens</th>"
+        "<th>Retrieval recall (RAG)</th>"
         "<th>Completion tokens</th><th>Cost</th><th>Saved by prompt caching</th></tr>"
     )
     body, notes = [], []
@@ -157,6 +158,7 @@ def summary_table(summary: pd.DataFrame, facts: Mapping[str, Facts], threshold: 
             f"<td>{esc(_lengths_cell(rec))}</td>"
             f"<td>{_token_check_cell(rec)}</td>"
             f'<td class="num">{prompt}</td>'
+            f'<td class="num">{pct(rec.get("retrieval_recall"))}</td>'
             f'<td class="num">{_completion(f)}</td>'
             f'<td class="num">{esc(money(None if _missing(rec["cost_usd"]) else rec["cost_usd"]))}'
             f'</td><td class="num">{esc(savings(rec.get("cache_savings_usd")))}</td></tr>'
