@@ -10,6 +10,7 @@ later requests wait out; otherwise it could never be sent.
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -101,3 +102,15 @@ async def all_or_cancel(coros: Sequence[Coroutine[Any, Any, None]]) -> None:
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:
             raise task.exception()  # type: ignore[misc]
+
+
+BACKOFF_BASE_S = 1.0
+BACKOFF_CAP_S = 60.0
+RETRY_AFTER_CAP_S = 600.0
+
+
+def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
+    """``retry_after`` when the server gave one, else full jitter: U(0, min(cap, base*2^n))."""
+    if retry_after is not None and retry_after >= 0:
+        return min(retry_after, RETRY_AFTER_CAP_S)
+    return rng.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from niah.aio import TokenBucket, all_or_cancel, with_timeout
+from niah.aio import TokenBucket, all_or_cancel, backoff_delay, with_timeout
 from niah.backends.base import Backend, Completion, Request
 from niah.backends.registry import create_backend
 from niah.cache import ResponseCache
@@ -48,9 +48,6 @@ from niah.shard import Shard, select
 from niah.store import RESULTS_ROOT, RunStore, resolve_run_dir
 
 SleepFn = Callable[[float], Awaitable[None]]
-BACKOFF_BASE_S = 1.0
-BACKOFF_CAP_S = 60.0
-RETRY_AFTER_CAP_S = 600.0
 
 
 BuilderFactory = Callable[[Experiment, ModelSpec], Builder]
@@ -67,13 +64,6 @@ def default_builder(experiment: Experiment, model: ModelSpec) -> Builder:
 async def backoff_sleep(seconds: float) -> None:
     """The one place retries wait; tests replace it to run without waiting."""
     await asyncio.sleep(seconds)
-
-
-def backoff_delay(attempt: int, retry_after: float | None, rng: random.Random) -> float:
-    """``retry_after`` when the server gave one, else full jitter: U(0, min(cap, base*2^n))."""
-    if retry_after is not None and retry_after >= 0:
-        return min(retry_after, RETRY_AFTER_CAP_S)
-    return rng.uniform(0.0, min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** (attempt - 1)))
 
 
 CONNECT_ATTEMPTS = 3

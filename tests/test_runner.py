@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from niah import runner as runner_module
+from niah.aio import BACKOFF_CAP_S, backoff_delay
 from niah.backends import registry
 from niah.backends.base import Backend, Completion, Request, Usage
 from niah.config import Experiment, ModelSpec, load_experiment
@@ -23,7 +24,7 @@ from niah.errors import (
 )
 from niah.plan import plan, prefix_order
 from niah.results import ResultRow, read_rows
-from niah.runner import BACKOFF_CAP_S, RunFailed, backoff_delay, run_async
+from niah.runner import RunFailed, run_async
 from niah.store import LOCK_FILE
 
 NEEDLE = re.compile(r"The special magic number is (\d+)\.")

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+from niah.aio import backoff_delay
 from niah.config import Experiment, ModelSpec
 from niah.errors import ConfigError, ModelError, TransientModelError
 from niah.haystack.digest import prompt_digest
@@ -92,7 +93,6 @@ class RagBuilder:
 
     def _scores(self, question: str, texts: list[str]) -> tuple[Any, int]:
         """The retriever's scores, transient failures retried with full-jitter backoff."""
-        from niah.runner import backoff_delay
 
         attempt = 0
         while True:
