@@ -22,12 +22,14 @@ RESPONSE = re.compile(r"Response:\n<<<\n(.*?)\n>>>", re.DOTALL)
 
 
 def fair_judge(prompt: str) -> str:
-    """A judge that gives 10 when the response holds the expected answer, else 1."""
+    """A judge that gives full marks when the response holds the expected answer (10 of
+    gkamradt's 1-10, else 1; 1 of binary's 0/1, else 0)."""
     answer = EXPECTED.search(prompt)
     response = RESPONSE.search(prompt)
     assert answer is not None and response is not None, prompt
     hit = answer.group(1) in response.group(1)
-    return json.dumps({"score": 10 if hit else 1, "reason": "found" if hit else "missing"})
+    top, bottom = (10, 1) if "integer from 1 to 10" in prompt else (1, 0)
+    return json.dumps({"score": top if hit else bottom, "reason": "found" if hit else "missing"})
 
 
 @pytest.mark.parametrize(("reply", "rubric", "verdict", "score"), [
