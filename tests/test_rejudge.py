@@ -66,5 +66,5 @@ def test_rescore_judge_without_a_judge_model_is_one_line(tmp_path: Path) -> None
     from niah.errors import ConfigError
 
     run_dir = deterministic_run(tmp_path)
-    with pytest.raises(ConfigError, match="^scoring.model: is required when scoring.kind"):
+    with pytest.raises(ConfigError, match=r"^scoring\.model: is required when scoring\.kind"):
         scoring_spec(run_dir, "judge", None)
