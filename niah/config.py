@@ -405,10 +405,9 @@ class ScoringSpec(_Strict):
     pattern: str | None = None
     """For ``regex``: a pattern with ``{answer}`` where the escaped answer goes."""
     # --- judge (issue 14) ---
-    model: Annotated[ModelSpec | None, BeforeValidator(lambda v: _model_spec(v))] = Field(
-        default=None, json_schema_extra=lambda schema: schema.update(
-            anyOf=[{"type": "string"}, {"$ref": "#/$defs/ModelSpec"}, {"type": "null"}]),
-        validate_default=True)
+    model: Annotated[ModelSpec | None, BeforeValidator(
+        _model_spec, json_schema_input_type=str | ModelSpec | None)] = Field(
+        default=None, validate_default=True)
     """For ``judge``: the judge model, an id or a full ``ModelSpec`` like ``model:``'s."""
     rubric: str = Field(default="gkamradt", min_length=1)
     """For ``judge``: ``gkamradt`` (1-10, mapped to (score - 1) / 9), ``binary`` (0 or 1),

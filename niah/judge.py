@@ -190,7 +190,9 @@ def apply_verdict(
 def _cost(experiment: Experiment, spec: ModelSpec, completion: Completion) -> float | None:
     usage = completion.usage
     prompt, output = usage.prompt_tokens, usage.completion_tokens
+    price = price_for(spec, experiment.pricing, prompt or 0)
+    if price is not None and price.input == price.output == 0:
+        return 0.0  # a local judge
     if prompt is None or output is None:
         return None  # a judge that does not report usage: unknown, never guessed as 0
-    price = price_for(spec, experiment.pricing, prompt)
     return cost(price, prompt, output, usage.cached_tokens or 0, usage.cache_write_tokens or 0)

@@ -7,6 +7,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from niah.errors import ConfigError
 from niah.rescore import BACKUP_SUFFIX, rescore_run, scoring_spec
 from niah.results import RESULTS_FILE
 
@@ -23,14 +26,22 @@ def add_parser(subparsers: Any) -> None:
                         "asks an LLM judge again (its replies are cached)")
     parser.add_argument("--pattern", help="regex with {answer} for --scoring regex")
     parser.add_argument("--judge-model", metavar="ID",
-                        help="judge model for --scoring judge (default: the run's judge)")
+                        help="judge model for --scoring judge (default: the run's judge): "
+                        "an id, or a YAML mapping like a config's model entry "
+                        "('{id: openai-compatible/m, base_url: http://host/v1}')")
     parser.add_argument("--rubric", help="judge rubric: gkamradt, binary or your criteria")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir)
-    judge = {"model": args.judge_model, "rubric": args.rubric}
+    model = args.judge_model
+    if model is not None and model.lstrip().startswith("{"):
+        try:
+            model = yaml.safe_load(model)
+        except yaml.YAMLError:
+            raise ConfigError("--judge-model", "is not a valid YAML mapping") from None
+    judge = {"model": model, "rubric": args.rubric}
     if args.scoring is None and any(judge.values()):
         args.scoring = "judge"
     spec = scoring_spec(run_dir, args.scoring, args.pattern, judge)
