@@ -79,6 +79,7 @@ def _flatten(row: ResultRow, run_dir: str, tokenizer: str | None) -> dict[str, A
         "timestamp": row.timestamp,
         "schema_version": row.schema_version,
         "extra": row.extra,
+        "judge": row.judge.model_dump() if row.judge is not None else None,
         "tokenizer": tokenizer,
     }
 
@@ -92,10 +93,11 @@ COLUMNS = (
     "usage_completion_tokens", "usage_cached_tokens", "cost_usd", "cache_savings_usd",
     "finish_reason",
     "attempts", "cached", "seed", "prompt_sha256", "niah_version", "timestamp",
-    "schema_version", "extra", "tokenizer", "series",
+    "schema_version", "extra", "judge", "tokenizer", "series",
 )
 """Column order of ``load_results`` (``series`` is the label a model is drawn under,
-``tokenizer`` the name the run's manifest gives for the model's lengths, or None)."""
+``tokenizer`` the name the run's manifest gives for the model's lengths, or None;
+``judge`` the LLM judge's verdict as a dict, ``ResultRow.judge``, or None)."""
 
 _FLOAT_COLUMNS = ("requested_depth", "actual_depth", "score", "latency_s", "cost_usd",
                   "cache_savings_usd")

@@ -423,12 +423,57 @@ class PromptSpec(_Strict):
         return v
 
 
+DeterministicKind = Literal["contains", "exact", "regex"]
+JUDGE_RUBRICS = ("gkamradt", "binary")
+"""Built-in judge rubrics (``niah.judge``); any text of several words is custom criteria."""
+
+
 class ScoringSpec(_Strict):
     """How a response is scored against the needles' answers."""
 
-    kind: Literal["contains", "exact", "regex"] = "contains"
+    kind: Literal["contains", "exact", "regex", "judge"] = "contains"
+    """A deterministic scorer, or ``judge``: an LLM judge grades each answer (the
+    deterministic ``baseline`` is still computed and kept beside it)."""
     pattern: str | None = None
     """For ``regex``: a pattern with ``{answer}`` where the escaped answer goes."""
+    # --- judge (issue 14) ---
+    model: Annotated[ModelSpec | None, BeforeValidator(
+        _model_spec, json_schema_input_type=str | ModelSpec | None)] = Field(
+        default=None, validate_default=True)
+    """For ``judge``: the judge model, an id or a full ``ModelSpec`` like ``model:``'s."""
+    rubric: str = Field(default="gkamradt", min_length=1)
+    """For ``judge``: ``gkamradt`` (1-10, mapped to (score - 1) / 9), ``binary`` (0 or 1),
+    or your own criteria as text (the judge then gives 0 to 1)."""
+    baseline: DeterministicKind = "contains"
+    """For ``judge``: the deterministic scorer kept beside the judge's verdict."""
+    max_tokens: int = Field(default=256, ge=16, le=100_000)
+    """For ``judge``: the judge's output tokens (its verdict and a one-line reason)."""
+
+    @field_validator("model", mode="after")
+    @classmethod
+    def _judge_model(cls, v: ModelSpec | None, info: ValidationInfo) -> ModelSpec | None:
+        judge = info.data.get("kind") == "judge"
+        if judge and v is None:
+            raise ValueError("is required when scoring.kind is judge (e.g. openai/gpt-4o-mini)")
+        if not judge and v is not None:
+            raise ValueError("names the judge model: only with scoring.kind judge")
+        return v
+
+    @field_validator("rubric")
+    @classmethod
+    def _known_rubric(cls, v: str) -> str:
+        if v not in JUDGE_RUBRICS and len(v.split()) < 3:
+            raise ValueError(f"unknown rubric {v!r}: use gkamradt, binary, or your own "
+                             "criteria as a sentence")
+        return v
+
+    @property
+    def deterministic(self) -> ScoringSpec:
+        """The scorer behind ``score`` (or beside the judge's): this spec, or its baseline."""
+        if self.kind != "judge":
+            return self
+        return ScoringSpec(kind=self.baseline, pattern=self.pattern)
+    # --- end judge ---
 
 
 class TaskSpec(_Strict):

@@ -18,8 +18,10 @@ from pydantic import ValidationError
 from niah.atomic import write_text
 from niah.config import ScoringSpec, config_error
 from niah.errors import StoreError
+from niah.importers import JUDGE_KEY
 from niah.results import (
     ANSWER_ERRORS,
+    JUDGE_ERROR,
     MANIFEST_FILE,
     ResultRow,
     manifest_text,
@@ -34,11 +36,16 @@ from niah.store import RunLock, utc_now
 BACKUP_SUFFIX = ".bak"
 
 
-def scoring_spec(run_dir: Path, kind: str | None, pattern: str | None) -> ScoringSpec:
-    """The scorer asked for, else the one the run was made with."""
+def scoring_spec(run_dir: Path, kind: str | None, pattern: str | None,
+                 judge: dict[str, Any] | None = None) -> ScoringSpec:
+    """The scorer asked for, else the one the run was made with. ``judge`` holds the
+    judge's fields given (``model``, ``rubric``); a run judged before keeps the rest."""
     manifest = read_manifest(run_dir)
     saved = (manifest.config.get("scoring") if manifest else None) or {}
     data: dict[str, Any] = dict(saved) if kind is None and pattern is None else {}
+    if kind == "judge" and saved.get("kind") == "judge":
+        data = dict(saved)  # re-judge with the run's judge unless told otherwise
+    data.update({k: v for k, v in (judge or {}).items() if v is not None})
     if kind is not None:
         data["kind"] = kind
     if pattern is not None:
@@ -61,14 +68,23 @@ def rescore_rows(rows: list[ResultRow], spec: ScoringSpec) -> tuple[list[ResultR
     out: list[ResultRow] = []
     changed = 0
     for row in rows:
-        answer_error = row.error is not None and row.error.kind in ANSWER_ERRORS
+        answer_error = row.error is not None and row.error.kind in {*ANSWER_ERRORS, JUDGE_ERROR}
         if row.response is None or (row.error is not None and not answer_error):
             out.append(row)
             continue
-        new = score_row(row, row.response, row.finish_reason, spec)
+        new = score_row(unjudged(row), row.response, row.finish_reason, spec)
         changed += new.score != row.score
         out.append(new)
     return out, changed
+
+
+def unjudged(row: ResultRow) -> ResultRow:
+    """``row`` without a previous judge's verdict, its baseline score back in ``score``."""
+    if row.judge is None:
+        return row
+    extra = {k: v for k, v in row.extra.items() if k != JUDGE_KEY}
+    return row.model_copy(update={"judge": None, "extra": extra,
+                                  "score": row.judge.deterministic_score})
 
 
 def _replace_keeping_backup(results: Path, text: str) -> None:
@@ -90,13 +106,20 @@ def _replace_keeping_backup(results: Path, text: str) -> None:
         raise StoreError(f"{results}: cannot rewrite ({exc.strerror or exc})") from exc
 
 
-def rescore_run(run_dir: Path, spec: ScoringSpec) -> tuple[int, int]:
-    """Rescore ``run_dir`` in place under its lock; (rows, rows whose score changed)."""
+def rescore_run(run_dir: Path, spec: ScoringSpec, **judge_options: Any) -> tuple[int, int]:
+    """Rescore ``run_dir`` in place under its lock; (rows, rows whose score changed).
+    An LLM judge is asked again (``niah.rejudge``; ``judge_options``: cache_dir, sleep)."""
     results = results_file(run_dir)
     lock = RunLock(run_dir)
     lock.acquire()
     try:
-        rows, changed = rescore_rows(read_rows(run_dir), spec)
+        old = read_rows(run_dir)
+        rows, changed = rescore_rows(old, spec)
+        if spec.kind == "judge":  # the baseline scored above, the judge now
+            from niah.rejudge import rejudge
+
+            rows = rejudge(run_dir, rows, spec, **judge_options)
+            changed = sum(a.score != b.score for a, b in zip(old, rows, strict=True))
         _replace_keeping_backup(results, rows_text(rows))
         manifest = read_manifest(run_dir)
         if manifest is not None:

@@ -76,6 +76,40 @@ class UsageInfo(BaseModel):
     """Prompt tokens written to the provider's prompt cache (Anthropic)."""
 
 
+JUDGE_ERROR = "judge"
+"""``error.kind`` of a row whose answer arrived but whose judge gave no verdict (the
+judge's own error is in ``judge.error``; ``niah rescore --scoring judge`` retries it)."""
+
+
+class JudgeResult(BaseModel):
+    """An LLM judge's verdict on one response (``scoring.kind: judge``, ``niah.judge``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str
+    """The judge model's id."""
+    rubric: str
+    """``gkamradt``, ``binary`` or ``custom``."""
+    verdict: float | None = None
+    """The judge's own number: 1-10 (gkamradt), 0 or 1 (binary), 0-1 (custom)."""
+    score: float | None = None
+    """The verdict on niah's 0..1 scale (gkamradt: (verdict - 1) / 9); the row's ``score``."""
+    reason: str | None = None
+    reply: str | None = None
+    """The judge's reply as sent, kept to audit a verdict or a malformed reply."""
+    deterministic_score: float | None = None
+    """The baseline scorer's score of the same response (``needles[].found`` are its hits)."""
+    error: ErrorInfo | None = None
+    """Why there is no verdict: the judge's API error, or ``judge_output`` (malformed)."""
+    usage: UsageInfo = Field(default_factory=UsageInfo)
+    cost_usd: float | None = None
+    """The judge's cost, apart from the row's ``cost_usd`` (the model under test's)."""
+    latency_s: float | None = None
+    attempts: int = 0
+    cached: bool = False
+    """The judge's reply came from niah's response cache (nothing was sent)."""
+
+
 class ResultRow(BaseModel):
     """One scored (or failed) trial."""
 
@@ -101,7 +135,9 @@ class ResultRow(BaseModel):
     needles: list[NeedleResult]
     response: str | None = None
     score: float | None = None
-    """Fraction of needles found, 0..1; None when the trial errored."""
+    """Fraction of needles found, 0..1; None when the trial errored. With an LLM judge
+    (``scoring.kind: judge``) the judge's score, and ``judge.deterministic_score`` the
+    baseline's."""
     error: ErrorInfo | None = None
     latency_s: float | None = None
     usage: UsageInfo = Field(default_factory=UsageInfo)
@@ -119,6 +155,8 @@ class ResultRow(BaseModel):
     niah_version: str
     timestamp: str
     extra: dict[str, Any] = Field(default_factory=dict)
+    judge: JudgeResult | None = None
+    """The LLM judge's verdict when ``scoring.kind`` is judge (``score`` is then its score)."""
 
 
 class Manifest(BaseModel):

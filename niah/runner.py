@@ -38,6 +38,7 @@ from niah.errors import (
     TransientModelError,
 )
 from niah.exchange import check_window, make_request, make_row
+from niah.judge import apply_verdict, judge_request, needs_judge
 from niah.plan import Trial, plan, prefix_order
 from niah.prefetch import PromptFeed, wants_process
 from niah.progress import NullProgress, ProgressSink
@@ -46,6 +47,7 @@ from niah.results import ANSWER_ERRORS, RESULTS_FILE, ErrorInfo, ResultRow, read
 from niah.scoring import check_spec
 from niah.shard import Shard, select
 from niah.store import RESULTS_ROOT, RunStore, resolve_run_dir
+from niah.tokenizers import Tokenizer
 
 SleepFn = Callable[[float], Awaitable[None]]
 
@@ -113,15 +115,23 @@ class Runner:
     """Sends the pending trials of each model and appends their rows to ``store``."""
 
     def __init__(
-        self, experiment: Experiment, store: RunStore, cache: ResponseCache | None,
+        self, experiment: Experiment, store: RunStore | None, cache: ResponseCache | None,
         progress: ProgressSink | None = None, sleep: SleepFn | None = None,
     ) -> None:
         self.experiment = experiment
-        self.store = store
+        self._store = store
         self.cache = cache
         self.progress = progress or NullProgress()
         self.sleep = sleep or backoff_sleep
         self.rng = random.Random()
+        self.judge: ModelRun | None = None
+        """The LLM judge (``scoring.kind: judge``), asked after each answer (``niah.judge``)."""
+
+    @property
+    def store(self) -> RunStore:
+        """Where rows go (None only for a Runner that judges stored rows: ``rescore``)."""
+        assert self._store is not None, "this Runner has no store"
+        return self._store
 
     async def run(self, trials: Sequence[Trial], models: Sequence[ModelRun]) -> None:
         """Every model's trials; a model that fails is recorded and the others go on."""
@@ -169,20 +179,35 @@ class Runner:
             return make_row(self.experiment, mr.spec, mr.builder.tokenizer, trial, bp, None,
                             bp.error, int(bp.extra.get("rag", {}).get("attempts", 1)), False)
         request = make_request(self.experiment, bp, mr.spec)
-        key, completion = "", None
-        if self.cache is not None:
-            key, completion = self.cache.lookup(mr.spec, request)
-        cached, attempts, error = completion is not None, 0, None
-        lease: Lease | None = None
-        if completion is None:
-            completion, error, attempts, lease = await self._send(mr, trial, request)
-            if completion is not None and self.cache is not None:
-                self.cache.put(key, mr.spec.id, completion)
+        completion, error, attempts, cached, lease = await self._ask(mr, trial, request)
         row = make_row(self.experiment, mr.spec, mr.builder.tokenizer, trial, bp, completion,
                        error, attempts, cached)
         if lease is not None and mr.endpoints.several:  # endpoints: who answered (no secrets)
             row.extra["endpoint"] = lease.endpoint.label
+        if self.judge is not None and needs_judge(row):
+            row = await self.judge_row(row, trial)
         return row
+
+    async def judge_row(self, row: ResultRow, trial: Trial) -> ResultRow:
+        """``row`` with the judge's verdict, asked like any request (cache, retries, limits)."""
+        assert self.judge is not None, "judge_row needs Runner.judge"
+        request = judge_request(self.experiment, row)
+        completion, error, attempts, cached, _ = await self._ask(self.judge, trial, request)
+        return apply_verdict(self.experiment, row, completion, error, attempts, cached)
+
+    async def _ask(
+        self, mr: ModelRun, trial: Trial, request: Request
+    ) -> tuple[Completion | None, ErrorInfo | None, int, bool, Lease | None]:
+        """(completion, error, attempts, cached, lease): from the response cache, else sent."""
+        key, completion = "", None
+        if self.cache is not None:
+            key, completion = self.cache.lookup(mr.spec, request)
+        if completion is not None:
+            return completion, None, 0, True, None
+        completion, error, attempts, lease = await self._send(mr, trial, request)
+        if completion is not None and self.cache is not None:
+            self.cache.put(key, mr.spec.id, completion)
+        return completion, error, attempts, False, lease
 
     async def _send(
         self, mr: ModelRun, trial: Trial, request: Request
@@ -323,6 +348,7 @@ async def run_async(
     make_builder = builder_factory or default_builder
     run = experiment.run
     models: list[ModelRun] = []
+    judge: ModelRun | None = None
     try:
         for spec in experiment.model:
             builder = make_builder(experiment, spec)
@@ -338,12 +364,16 @@ async def run_async(
             mr.build_ahead = builder_factory is None and wants_process(
                 run.build_prompts, mr.backend.remote, len(pending)
             )
+        if experiment.scoring.model is not None:
+            judge = await open_judge(experiment, sleep)
         facts = [{"id": m.spec.id, "backend": m.endpoints.describe(),
                   "tokenizer": m.builder.tokenizer.name} for m in models]
         with RunStore.open(run_dir, experiment, facts, fresh=fresh, shard=shard_info) as store:
             cache = ResponseCache(cache_dir) if run.cache else None
             try:
-                await Runner(experiment, store, cache, progress, sleep).run(trials, models)
+                runner = Runner(experiment, store, cache, progress, sleep)
+                runner.judge = judge
+                await runner.run(trials, models)
                 await store.drain()
                 failures = _failures(models, store)
             finally:
@@ -353,11 +383,44 @@ async def run_async(
                     if cache is not None:
                         cache.close()
     finally:
-        for mr in models:
+        for mr in [*models, *([judge] if judge is not None else [])]:
             await mr.endpoints.aclose()
     if failures:
         raise RunFailed(run_dir, failures)
     return run_dir
+
+
+JUDGE_PROMPT_TOKENS = 2048
+"""Room for a judge prompt besides the response (question, answers, rubric), to size a
+local judge's context."""
+
+
+class _NoPrompts:
+    """The judge's ``ModelRun`` builds no prompts: ``niah.judge`` writes them."""
+
+    tokenizer: Tokenizer
+
+    def build(self, trial: Trial) -> BuiltPrompt:
+        raise AssertionError("the LLM judge builds no trial prompts")
+
+
+async def open_judge(experiment: Experiment, sleep: SleepFn | None = None) -> ModelRun:
+    """The LLM judge of ``scoring.kind: judge`` as a model of its own: its own servers,
+    concurrency and rate limits (``run``'s), asked by ``Runner.judge_row``."""
+    spec = experiment.scoring.model
+    assert spec is not None, "open_judge needs scoring.kind judge"
+    run = experiment.run
+    pool = EndpointPool.for_model(spec, run, create_backend, sleep=sleep or backoff_sleep)
+    judge = ModelRun(spec, pool.primary, _NoPrompts(), pool=pool)
+    judge.requests = TokenBucket(run.requests_per_minute) if run.requests_per_minute else None
+    judge.tokens = TokenBucket(run.tokens_per_minute) if run.tokens_per_minute else None
+    try:
+        await judge.endpoints.prepare(JUDGE_PROMPT_TOKENS + 2 * run.max_tokens,
+                                      experiment.scoring.max_tokens)
+    except BaseException:
+        await judge.endpoints.aclose()
+        raise
+    return judge
 
 
 def run(experiment: Experiment, out_dir: str | Path | None = None, *, fresh: bool = False,

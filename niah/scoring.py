@@ -101,6 +101,7 @@ def regex(answer: str, response: str, pattern: str) -> bool:
 
 def check_spec(spec: ScoringSpec) -> None:
     """Fail before a run (not on its first answer) when a regex scorer cannot work."""
+    spec = spec.deterministic  # a judge's baseline scorer too
     if spec.kind != "regex":
         return
     if not spec.pattern:
@@ -109,7 +110,9 @@ def check_spec(spec: ScoringSpec) -> None:
 
 
 def found(answer: str, response: str | Response, spec: ScoringSpec) -> bool:
-    """Whether one needle's answer is in the response, by ``spec.kind``."""
+    """Whether one needle's answer is in the response, by ``spec.kind`` (for an LLM
+    judge, by its deterministic ``baseline``: the judge is asked in ``niah.judge``)."""
+    spec = spec.deterministic
     if spec.kind == "contains":
         return contains(answer, response)
     if spec.kind == "exact":

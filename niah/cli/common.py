@@ -98,3 +98,13 @@ def check_models(experiment: Experiment) -> None:
             if not exc.path.startswith("model."):
                 raise
             raise ConfigError(f"model[{i}]{exc.path.removeprefix('model')}", exc.message) from None
+    judge = experiment.scoring.model  # the LLM judge (issue 14): checked like any model
+    if judge is not None:
+        if judge.provider not in known:
+            raise ConfigError("scoring.model.id", f"unknown provider {judge.provider!r}; "
+                                                  f"known: {', '.join(known)}")
+        try:
+            registry.check_model(judge, experiment.run)
+        except ConfigError as exc:
+            path = exc.path.removeprefix("model") if exc.path.startswith("model.") else ""
+            raise ConfigError(f"scoring.model{path}", exc.message) from None

@@ -112,7 +112,9 @@ def summary(experiment: Experiment, run_dir: Path, out: Console, err: Console) -
         answer_errors[model] = sum(r.error is not None and r.error.kind in ANSWER_ERRORS
                                    for r in mine)
         spent[model] = total_cost(mine)
-    table = Table(title="recall by context length", title_justify="left")
+    judged = any(r.judge is not None for r in rows)  # an LLM judge's scores, said so
+    title = "judge score by context length (LLM judge)" if judged else "recall by context length"
+    table = Table(title=title, title_justify="left")
     table.add_column("length", justify="right", no_wrap=True)
     for model in wanted:
         table.add_column(model, justify="right", overflow="fold")
@@ -123,6 +125,8 @@ def summary(experiment: Experiment, run_dir: Path, out: Console, err: Console) -
     table.add_row("errors", *(str(api_errors[m]) for m in wanted))
     table.add_row("unanswered", *(str(answer_errors[m]) for m in wanted))
     table.add_row("cost", *(money(spent[m]) for m in wanted))
+    if judged:
+        table.add_row("judge cost", *(money(judge_cost(by_model.get(m, []))) for m in wanted))
     out.print(table)
     out.print(f"results: {run_dir / RESULTS_FILE}")
     manifest = read_manifest(run_dir)
@@ -142,6 +146,16 @@ def total_cost(rows: list[ResultRow]) -> float | None:
     for r in rows:
         if r.response is not None and not r.cached:
             total = None if total is None or r.cost_usd is None else total + r.cost_usd
+    return total
+
+
+def judge_cost(rows: list[ResultRow]) -> float | None:
+    """Money the LLM judge cost on ``rows`` (apart from the model's): cached verdicts
+    cost nothing again; None when unknown."""
+    total: float | None = 0.0
+    for r in rows:
+        if r.judge is not None and r.judge.reply is not None and not r.judge.cached:
+            total = None if total is None or r.judge.cost_usd is None else total + r.judge.cost_usd
     return total
 
 

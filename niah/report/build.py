@@ -6,7 +6,8 @@ is written atomically, so an interrupted report never leaves a half-written figu
 Tables: ``summary.csv`` (one row per model), ``cells.csv`` (one row per model, length
 and depth: what the heatmaps are drawn from), ``by_length.csv`` and ``by_depth.csv``
 (recall with intervals), and with two or more models ``comparison.csv`` (each pair's
-difference per length and whether it is within noise). See ``niah.tidy``.
+difference per length and whether it is within noise). See ``niah.tidy``. Runs scored by
+an LLM judge add ``judge_agreement.csv`` (``niah.report.agreement``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from matplotlib.figure import Figure
 from niah.analysis import is_multi_needle, load_results, series_labels, summarize
 from niah.atomic import write_bytes, write_text
 from niah.errors import UserError
+from niah.report.agreement import agreement_frame, judge_section
 from niah.report.compare import plot_comparison
 from niah.report.heatmap import plot_heatmap, plot_multi_needle
 from niah.report.html import ReportImages, _img, render_html
@@ -173,8 +175,10 @@ def build_report(
     by_length = recall_frame(df, "context_length", confidence)
     by_depth = recall_frame(df, "requested_depth", confidence)
     comparison = compare_models(df, "context_length", confidence) if len(labels) > 1 else None
+    agreement = agreement_frame(df)  # an LLM judge beside the deterministic scorer
     tables = {"cells": cells_frame(df, confidence), "by_length": by_length,
-              "by_depth": by_depth, "comparison": comparison}
+              "by_depth": by_depth, "comparison": comparison,
+              "judge_agreement": None if agreement.empty else agreement}
     for name, table in tables.items():
         if table is not None:
             report.files.append(write_text(out_dir / f"{name}.csv", table_csv(table)))
@@ -183,7 +187,8 @@ def build_report(
                        threshold=threshold,
                        sections=[stats_section(summary, by_length, by_depth, comparison),
                                  rag_section(df, rag_images, lambda data, alt: _img(data, alt,
-                                                                                   DPI))])
+                                                                                   DPI)),
+                                 judge_section(df)])
     report.files.append(write_text(out_dir / "report.html", page))
     return report
 

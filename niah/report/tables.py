@@ -173,8 +173,9 @@ def summary_table(summary: pd.DataFrame, facts: Mapping[str, Facts], threshold: 
     )
     if judged:
         note += (
-            '<p class="note">Judge scores: results imported from gkamradt\'s harness were '
-            "scored by an LLM judge from 1 (a miss) to 10 (the needle repeated exactly); "
+            '<p class="note">Judge scores: results imported from gkamradt\'s harness, or '
+            "run with scoring.kind judge and rubric gkamradt, were scored by an LLM judge "
+            "from 1 (a miss) to 10 (the needle repeated exactly); "
             "they are shown as such (mean judge score out of 10) and stored as "
             "(judge − 1) / 9, so 1 → 0 and 10 → 1; the effective context of such a model "
             "is computed on that 0–1 score.</p>"

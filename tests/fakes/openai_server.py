@@ -9,7 +9,8 @@ It speaks three protocols, chosen by the request path (``style`` only picks
 
 Answer rule: every value in the prompt matching ``needle_pattern`` (group 1) is
 answered as ``answer_template`` (several values are joined with ", "); with none,
-"I don't know.". Usage counts are ``len(text.split())``.
+"I don't know."; or ``reply(prompt text)`` when given (a fake LLM judge). Usage
+counts are ``len(text.split())``.
 
 Faults: each request draws from ``random.Random(seed)``; with probability ``rate``
 it gets one of ``kinds`` (the draws depend only on the order of requests). A
@@ -32,7 +33,7 @@ import re
 import socket
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal, NamedTuple
@@ -96,6 +97,7 @@ class _State:
     echo_headers: bool
     api_key: str | None
     context_window: int | None
+    reply: Callable[[str], str] | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     lock: threading.Lock = field(default_factory=threading.Lock)
     stats: Counter[str] = field(default_factory=Counter)
@@ -142,6 +144,7 @@ class FakeOpenAIServer:
         echo_headers: bool = False,
         api_key: str | None = None,
         context_window: int | None = None,
+        reply: Callable[[str], str] | None = None,
     ) -> None:
         """``echo_headers`` copies request headers into error bodies (to test redaction);
         ``api_key`` makes requests without it fail with 401; ``context_window`` answers
@@ -150,7 +153,7 @@ class FakeOpenAIServer:
         self.style = style
         self._state = _State(
             faults, re.compile(needle_pattern), answer_template, echo_headers, api_key,
-            context_window, rng=random.Random(faults.seed),
+            context_window, reply, rng=random.Random(faults.seed),
         )
         self._server = _Server(self._state)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,))
@@ -284,8 +287,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _answer(self, protocol: str, path: str, body: dict[str, Any], words: int, n: int,
                 state: _State, fault: str | None) -> dict[str, Any]:
-        values = list(dict.fromkeys(state.needle.findall(_prompt_text(path, body))))
-        text = (state.answer_template.format(value=", ".join(values)) if values
+        prompt = _prompt_text(path, body)
+        values = list(dict.fromkeys(state.needle.findall(prompt)))
+        text = (state.reply(prompt) if state.reply is not None
+                else state.answer_template.format(value=", ".join(values)) if values
                 else "I don't know.")
         cutoff = fault == "thinking_cutoff"
         out = 64 if cutoff else len(text.split())
