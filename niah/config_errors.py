@@ -17,7 +17,6 @@ from pydantic_core import ErrorDetails
 
 from niah.errors import ConfigError
 
-
 _HAYSTACK_TAGS = {"text": "HaystackSpec", "video": "VideoHaystackSpec",
                   "audio": "AudioHaystackSpec"}
 """Branch labels of ``Experiment.haystack`` (a union told apart by ``kind``)."""
@@ -31,7 +30,7 @@ def _error_path(loc: tuple[int | str, ...]) -> str:
         elif item in ("list[int]", "RangeSpec", "LengthRange", "DurationRange", "list[float]"):
             continue
         elif item in _HAYSTACK_TAGS and i and loc[i - 1] == "haystack":
-            continue
+            continue  # the haystack union's branch label
         elif "[" in str(item) and "(" in str(item):
             continue  # pydantic union branch labels
         else:

@@ -105,7 +105,7 @@ def duration(seconds: float) -> str:
     """Seconds as ``parse_seconds`` reads them back: 90 -> "90s", 72 -> "1.2m", 10800 ->
     "3h", 4000 -> "4000s" (plain seconds when no unit spells it in two decimals)."""
     for unit, size in (("h", 3600), ("m", 60)):
-        value = Decimal(int(round(seconds))) / size
+        value = Decimal(round(seconds)) / size
         if value >= 1 and value == value.quantize(Decimal("0.01")):
             return f"{value.normalize():f}{unit}"
-    return f"{int(round(seconds))}s"
+    return f"{round(seconds)}s"

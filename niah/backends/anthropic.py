@@ -28,6 +28,8 @@ from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_re
 from niah.backends.base import Completion, Message, PromptCacheStyle, Request, Usage, parse_options
 from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError, PermanentModelError
+from niah.media.base import MediaSummary
+from niah.media.tokens import anthropic_tokens
 
 API_VERSION = "2023-06-01"
 ADAPTIVE_FROM = (4, 7)
@@ -92,6 +94,10 @@ class AnthropicBackend(HTTPBackend):
     @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
         return windows.known_window("anthropic", spec.name)
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, summary: MediaSummary) -> int | None:
+        return anthropic_tokens(summary)
 
     @classmethod
     def temperature_refusal(cls, spec: ModelSpec) -> str | None:

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from niah.config import ModelSpec, RunSpec, config_error
 from niah.errors import ConfigError
-from niah.media.base import HaystackMedia, MediaKind, MediaPart
+from niah.media.base import HaystackMedia, MediaKind, MediaPart, MediaSummary
 
 TemperatureSetting = float | Literal["auto"] | None
 PromptCacheStyle = Literal["breakpoints", "keyed", "implicit"]
@@ -199,6 +199,12 @@ class Backend(abc.ABC):
     def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:
         """How this model takes a ``haystack`` medium: video ``"video"`` or ``"frames"``,
         audio ``"wav"`` or ``"mp3"``; None when it cannot (``plan`` refuses, one line)."""
+        return None
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, summary: MediaSummary) -> int | None:
+        """Input tokens of one trial's media for ``spec`` (``niah.media.tokens``), or None
+        when the provider documents no count (``plan`` then shows it as unknown)."""
         return None
 
     @classmethod

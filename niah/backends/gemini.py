@@ -21,6 +21,8 @@ from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_re
 from niah.backends.base import Completion, PromptCacheStyle, Request, Usage, parse_options
 from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError, PermanentModelError
+from niah.media.base import MediaSummary
+from niah.media.tokens import gemini_tokens
 
 FILTERED_FINISH_REASONS = frozenset(
     {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
@@ -80,6 +82,10 @@ class GeminiBackend(HTTPBackend):
     @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
         return windows.known_window("gemini", spec.name)
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, summary: MediaSummary) -> int | None:
+        return gemini_tokens(summary)
 
     @classmethod
     def prompt_cache_refusal(cls, spec: ModelSpec) -> str | None:

@@ -17,6 +17,8 @@ from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_re
 from niah.backends.base import Completion, PromptCacheStyle, Request, Usage, parse_options
 from niah.config import ModelSpec
 from niah.errors import PermanentModelError
+from niah.media.base import MediaSummary
+from niah.media.tokens import openai_tokens
 
 _REASONING = re.compile(r"(o\d+|gpt-5)([.-].*)?")
 """o1, o3-mini, o4-mini, gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-2025-12-11, ..."""
@@ -60,6 +62,10 @@ class OpenAIBackend(HTTPBackend):
     @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
         return windows.known_window("openai", spec.name)
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, summary: MediaSummary) -> int | None:
+        return openai_tokens(summary, str(spec.options.get("detail", "high")))
 
     @classmethod
     def temperature_refusal(cls, spec: ModelSpec) -> str | None:

@@ -88,9 +88,10 @@ def check_models(experiment: Experiment) -> None:
 
     known = registry.providers()
     for i, model in enumerate(experiment.model):
-        if model.provider not in known:
+        if not registry.is_known(model.provider):
+            provider = model.provider.rpartition("+")[2]
             raise ConfigError(
-                f"model[{i}].id", f"unknown provider {model.provider!r}; known: {', '.join(known)}"
+                f"model[{i}].id", f"unknown provider {provider!r}; known: {', '.join(known)}"
             )
         try:
             registry.check_model(model, experiment.run)
