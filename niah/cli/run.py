@@ -16,7 +16,7 @@ from niah.checks import errors_by_kind, token_mismatch
 from niah.cli.common import add_experiment_args, console, experiment_from_args, one_line
 from niah.config import Experiment
 from niah.exchange import check_window, make_request
-from niah.fmt import money, tokens
+from niah.fmt import duration, money, tokens
 from niah.plan import Trial, plan, prefix_order
 from niah.pricing import estimated_cost
 from niah.progress import RichProgress
@@ -116,8 +116,12 @@ def summary(experiment: Experiment, run_dir: Path, out: Console, err: Console) -
     table.add_column("length", justify="right", no_wrap=True)
     for model in wanted:
         table.add_column(model, justify="right", overflow="fold")
+    media = bool(rows) and all(r.length_unit == "seconds" for r in rows)
+    if media:
+        table.title = "recall by duration"
+        table.columns[0].header = "duration"
     for n in lengths:
-        table.add_row(tokens(n), *(_mean(scores[m][n]) for m in wanted))
+        table.add_row(duration(n) if media else tokens(n), *(_mean(scores[m][n]) for m in wanted))
     table.add_section()
     table.add_row("all", *(_mean([s for v in scores[m].values() for s in v]) for m in wanted))
     table.add_row("errors", *(str(api_errors[m]) for m in wanted))
