@@ -89,8 +89,18 @@ def test_the_transcript_goes_where_the_media_was(
     request = Request(messages=[Message(role="system", content="Listen."),
                                 Message(role="user", content="<audio></audio> Keyword?")],
                       media=(part,), media_at=7, prompt_tokens=20)
+    sent: list[Request] = []
+    answer = backend.inner.generate
+
+    async def spy(inner: Request) -> object:
+        sent.append(inner)
+        return await answer(inner)
+
+    monkeypatch.setattr(backend.inner, "generate", spy)
     completion = asyncio.run(backend.generate(request))
     assert recorder.seen == [part.path]
+    assert sent[0].messages[-1].content == f"<audio>{recorder.text}</audio> Keyword?"
+    assert sent[0].messages[0].content == "Listen." and sent[0].media == ()
     assert completion.text == "The secret keyword is walrus"
     assert completion.raw is not None and completion.raw["transcript_chars"] == len(recorder.text)
     assert completion.usage.prompt_tokens == 20 + completion.raw["transcript_tokens"]
