@@ -80,7 +80,7 @@ def test_durations_parse_to_whole_seconds(text: str, seconds: int) -> None:
 def test_bad_durations_say_what_a_duration_looks_like(text: str) -> None:
     from niah.fmt import parse_seconds
 
-    with pytest.raises(ValueError, match="duration|whole second"):
+    with pytest.raises(ValueError, match=r"duration|whole second"):
         parse_seconds(text)
 
 

@@ -73,7 +73,7 @@ def test_forms_windows_and_checks_come_from_the_inner_model() -> None:
     assert CascadeBackend.media_form(ocr, "audio") is None
     assert CascadeBackend.media_form(ModelSpec(id="asr+scripted/r"), "audio") == "wav"
     assert registry.context_window(ocr) == 900
-    with pytest.raises(ConfigError, match="model.options.recal"):
+    with pytest.raises(ConfigError, match=r"model\.options\.recal"):
         registry.check_model(ModelSpec(id="ocr+scripted/r", options={"recal": 1}), RunSpec())
     with pytest.raises(ConfigError, match="transcriber: expected a mapping"):
         registry.check_model(ModelSpec(id="ocr+scripted/r", options={"transcriber": 3}),

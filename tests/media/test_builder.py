@@ -65,7 +65,7 @@ def test_estimates_need_no_media(tmp_path: Path) -> None:
 
 
 def test_a_model_that_takes_no_such_media_is_refused() -> None:
-    with pytest.raises(ConfigError, match="scripted/blind takes no audio input.*asr\\+"):
+    with pytest.raises(ConfigError, match=r"scripted/blind takes no audio input.*asr\+"):
         MediaBuilder(experiment(model="scripted/blind", haystack={"kind": "audio"}))
 
 
