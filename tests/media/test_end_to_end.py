@@ -168,6 +168,15 @@ def test_a_duration_longer_than_the_media_is_refused(
     assert main(["plan", cfg]) == 0
 
 
+def test_durations_flag_overrides_the_grid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plan", write(tmp_path), "--durations", "10s,0.5m", "--depths", "50"]) == 0
+    assert "durations: 10s, 30s" in capsys.readouterr().out
+    assert main(["plan", write(tmp_path), "--durations", "10q"]) == 2
+    assert "--durations: expected a duration" in capsys.readouterr().err
+
+
 def test_durations_on_a_text_haystack_are_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
