@@ -48,6 +48,7 @@ def _flatten(row: ResultRow, run_dir: str, tokenizer: str | None) -> dict[str, A
         "model": row.model,
         "trial_id": row.trial_id,
         "context_length": row.context_length,
+        "length_unit": row.length_unit,
         "context_tokens": row.context_tokens,
         "prompt_tokens": row.prompt_tokens,
         "prompt_tokens_reported": row.prompt_tokens_reported,
@@ -85,7 +86,8 @@ def _flatten(row: ResultRow, run_dir: str, tokenizer: str | None) -> dict[str, A
 
 
 COLUMNS = (
-    "run_dir", "experiment", "model", "trial_id", "context_length", "context_tokens",
+    "run_dir", "experiment", "model", "trial_id", "context_length", "length_unit",
+    "context_tokens",
     "prompt_tokens", "prompt_tokens_reported", "requested_depth", "actual_depth",
     "repeat", "n_needles", "needles_found", "distractors_repeated", "needles", "response",
     "score", "error",

@@ -16,7 +16,9 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -25,8 +27,9 @@ from pydantic import (
 
 from niah.config_errors import config_error as config_error
 from niah.config_errors import keys_at, models_in, unknown_key_message
-from niah.errors import ConfigError
-from niah.fmt import parse_tokens
+from niah.errors import ConfigError, HaystackError
+from niah.fmt import parse_seconds, parse_tokens
+from niah.media.config import AudioHaystackSpec, VideoHaystackSpec
 from niah.rag.config import PREFIX as RAG_PREFIX
 from niah.rag.config import RagSpec
 
@@ -34,7 +37,9 @@ MAX_CONTEXT_LENGTH = 100_000_000
 """Larger lengths are typos (no model or haystack is near this)."""
 
 
-_MODEL_ID = re.compile(r"^[A-Za-z0-9_.\-]+/.+$")
+_MODEL_ID = re.compile(r"^(?:(?:ocr|asr)\+)?[A-Za-z0-9_.\-]+/.+$")
+"""``provider/model``, or a cascade ``ocr+provider/model`` / ``asr+provider/model``."""
+CASCADE_STAGES = ("ocr", "asr")
 MAX_TRIALS = 1_000_000
 """More trials per model than this is a typo (a grid of this size takes days to run)."""
 
@@ -93,7 +98,8 @@ class ModelSpec(_Strict):
     @classmethod
     def _provider_slash_model(cls, v: str) -> str:
         if not _MODEL_ID.match(v):
-            raise ValueError(f"expected provider/model (e.g. openai/gpt-4o-mini), got {v!r}")
+            raise ValueError(f"expected provider/model (e.g. openai/gpt-4o-mini), or ocr+ or "
+                             f"asr+ before one (a transcript cascade), got {v!r}")
         if v.startswith(RAG_PREFIX) and not _MODEL_ID.match(v[len(RAG_PREFIX):]):
             raise ValueError(f"expected rag/provider/model (e.g. rag/llamacpp/smollm2-135m), "
                              f"got {v!r}")
@@ -170,6 +176,12 @@ class ModelSpec(_Strict):
     @property
     def provider(self) -> str:
         return self.id.split("/", 1)[0]
+
+    @property
+    def cascade_stage(self) -> str | None:
+        """``ocr`` or ``asr`` for a cascade id (``ocr+llamacpp/smollm2-135m``), else None."""
+        stage, plus, _ = self.provider.partition("+")
+        return stage if plus and stage in CASCADE_STAGES else None
 
     @property
     def name(self) -> str:
@@ -325,8 +337,26 @@ class LengthRange(RangeSpec):
     max: Annotated[float, BeforeValidator(_token_count, json_schema_input_type=float | str)]
 
 
+def _seconds(value: Any) -> Any:
+    """``"1.2m"`` -> 72 (see ``niah.fmt.parse_seconds``); numbers go on as they are."""
+    return parse_seconds(value) if isinstance(value, str) else value
+
+
+Seconds = Annotated[int, BeforeValidator(_seconds, json_schema_input_type=int | str)]
+"""A duration in whole seconds, written ``90``, ``90s``, ``1.2m`` or ``3h`` in YAML."""
+MAX_DURATION_S = 7 * 24 * 3600
+"""Longer media durations are typos (the Gemini 1.5 report's longest is 22 hours)."""
+
+
+class DurationRange(RangeSpec):
+    """A range of media durations: ``min`` and ``max`` are durations like ``1.2m``."""
+
+    min: Annotated[float, BeforeValidator(_seconds, json_schema_input_type=float | str)]
+    max: Annotated[float, BeforeValidator(_seconds, json_schema_input_type=float | str)]
+
+
 class GridSpec(_Strict):
-    """The sweep: context lengths x depths x repeats."""
+    """The sweep: context lengths (or media durations) x depths x repeats."""
 
     context_lengths: list[TokenCount] | LengthRange = Field(
         default_factory=lambda: [1000, 2000, 4000]
@@ -341,6 +371,26 @@ class GridSpec(_Strict):
     """Trials per cell, each with fresh needle values."""
     length_includes_prompt: bool = False
     """RULER semantics: the whole prompt (template + question) fits in the length."""
+    durations: list[Seconds] | DurationRange | None = None
+    """Media durations in seconds (video and audio haystacks only, where they replace
+    ``context_lengths``): ``[90s, 1.2m, 3h]`` or ``{min: 1m, max: 3h, num: 10}``."""
+
+    @field_validator("durations")
+    @classmethod
+    def _durations_ok(
+        cls, v: list[int] | DurationRange | None
+    ) -> list[int] | DurationRange | None:
+        values = v.values() if isinstance(v, RangeSpec) else v
+        if values is None:
+            return v
+        if not values:
+            raise ValueError("at least one duration is needed")
+        for x in values:
+            if round(x) < 1:
+                raise ValueError(f"duration {x:g} s is below the minimum of 1 second")
+            if x > MAX_DURATION_S:
+                raise ValueError(f"duration {x:g} s exceeds {MAX_DURATION_S:,} s (a week)")
+        return v
 
     @field_validator("context_lengths")
     @classmethod
@@ -377,7 +427,8 @@ class GridSpec(_Strict):
         return self
 
     def lengths(self) -> list[int]:
-        values = self.context_lengths
+        """The trials' lengths: tokens, or seconds when ``durations`` are given."""
+        values = self.durations if self.durations is not None else self.context_lengths
         raw = values.values() if isinstance(values, RangeSpec) else values
         out: list[int] = []
         for x in raw:
@@ -532,6 +583,38 @@ class RunSpec(_Strict):
     there are 2+ cores."""
 
 
+def _haystack_tag(value: Any) -> str:
+    kind = value.get("kind") if isinstance(value, dict) else getattr(value, "kind", None)
+    return kind if kind in ("video", "audio") else "text"
+
+
+AnyHaystack = Annotated[
+    Annotated[HaystackSpec, Tag("text")]
+    | Annotated[VideoHaystackSpec, Tag("video")]
+    | Annotated[AudioHaystackSpec, Tag("audio")],
+    Discriminator(_haystack_tag),
+]
+"""A text haystack, or a video or audio one, told apart by ``kind``."""
+MediaHaystackSpec = VideoHaystackSpec | AudioHaystackSpec
+
+MEDIA_NEEDLES: dict[str, dict[str, Any]] = {
+    "video": {"text": 'The secret word is "{value}".', "question": "What is the secret word?",
+              "value": {"kind": "random_word"}},
+    "audio": {"text": "The secret keyword is {value}.",
+              "question": "What is the secret keyword?", "value": {"kind": "random_word"}},
+}
+"""The needle of a media haystack when the config gives none (the Gemini 1.5 report's)."""
+MEDIA_PROMPTS: dict[str, dict[str, str]] = {
+    kind: {
+        "system": f"You are a helpful assistant. Answer the question using only the {kind}.",
+        "template": f"{{context}}\n\n{{question}} Answer in one short sentence, using only "
+                    f"the {kind}.",
+    } for kind in ("video", "audio")
+}
+"""The prompt of a media haystack when the config sets none: ``{context}`` is where the
+media goes."""
+
+
 class Price(_Strict):
     """USD per million tokens."""
 
@@ -552,8 +635,12 @@ class Experiment(_Strict):
     model: list[ModelSpec] = Field(min_length=1)
     """One model or a list; a string is an id, a mapping is a full ``ModelSpec``."""
     tokenizer: str = "auto"
-    haystack: HaystackSpec = Field(default_factory=HaystackSpec)
+    haystack: AnyHaystack = Field(default_factory=HaystackSpec)
+    """Text (``generated``, ``noise``, ``files``), or ``video`` or ``audio`` media swept
+    over ``grid.durations``."""
     needles: list[NeedleSpec] = Field(min_length=1, max_length=1000)
+    """What is hidden; a media haystack holds one needle per trial (default: the
+    Gemini 1.5 report's secret word or keyword)."""
     grid: GridSpec = Field(default_factory=GridSpec)
     prompt: PromptSpec = Field(default_factory=PromptSpec)
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
@@ -577,6 +664,63 @@ class Experiment(_Strict):
         if isinstance(v, list):
             return [_model_spec(x) for x in v]
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _media_defaults(cls, data: Any) -> Any:
+        """A media haystack's default needle and prompt, where the config gives none."""
+        kind = data.get("haystack", {}).get("kind") if isinstance(data, dict) and isinstance(
+            data.get("haystack"), dict) else None
+        if kind not in MEDIA_NEEDLES:
+            return data
+        data = dict(data)
+        data.setdefault("needles", [MEDIA_NEEDLES[kind]])
+        prompt = data.get("prompt")
+        if prompt is None or isinstance(prompt, dict):
+            prompt = dict(prompt or {})
+            for key, value in MEDIA_PROMPTS[kind].items():
+                prompt.setdefault(key, value)
+            data["prompt"] = prompt
+        return data
+
+    @model_validator(mode="after")
+    def _media_grid(self) -> Experiment:
+        """Durations for media, lengths for text; one needle per media trial."""
+        media = self.media
+        grid = self.grid
+        if media is None:
+            if grid.durations is not None:
+                raise ConfigError("grid.durations", "only for video or audio haystacks; a "
+                                  f"{self.haystack.kind} haystack is swept over "
+                                  "grid.context_lengths")
+            return self
+        if grid.durations is None:
+            raise ConfigError("grid.durations", f"required for a {media.kind} haystack "
+                              "(seconds, e.g. [30s, 1m, 2m] or {min: 1m, max: 3h, num: 10})")
+        if "context_lengths" in grid.model_fields_set:
+            raise ConfigError("grid.context_lengths", f"a {media.kind} haystack is swept over "
+                              "grid.durations, not token lengths")
+        if grid.length_includes_prompt:
+            raise ConfigError("grid.length_includes_prompt",
+                              f"only for text haystacks (a {media.kind} trial is a duration)")
+        if self.total_needles != 1:
+            raise ConfigError("needles", f"a {media.kind} haystack holds one needle per "
+                              f"trial, got {self.total_needles}")
+        return self
+
+    @property
+    def media(self) -> MediaHaystackSpec | None:
+        """The video or audio haystack, or None for text."""
+        h = self.haystack
+        return h if isinstance(h, VideoHaystackSpec | AudioHaystackSpec) else None
+
+    @property
+    def text_haystack(self) -> HaystackSpec:
+        """The text haystack (a media experiment has none: ``HaystackError``)."""
+        if not isinstance(self.haystack, HaystackSpec):
+            raise HaystackError(f"haystack: a {self.haystack.kind} haystack has no text "
+                                "context; this command takes text haystacks")
+        return self.haystack
 
     @field_validator("task", mode="before", json_schema_input_type=str | TaskSpec)
     @classmethod

@@ -17,14 +17,20 @@ from pydantic_core import ErrorDetails
 
 from niah.errors import ConfigError
 
+_HAYSTACK_TAGS = {"text": "HaystackSpec", "video": "VideoHaystackSpec",
+                  "audio": "AudioHaystackSpec"}
+"""Branch labels of ``Experiment.haystack`` (a union told apart by ``kind``)."""
+
 
 def _error_path(loc: tuple[int | str, ...]) -> str:
     parts: list[str] = []
-    for item in loc:
+    for i, item in enumerate(loc):
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("list[int]", "RangeSpec", "LengthRange", "list[float]"):
+        elif item in ("list[int]", "RangeSpec", "LengthRange", "DurationRange", "list[float]"):
             continue
+        elif item in _HAYSTACK_TAGS and i and loc[i - 1] == "haystack":
+            continue  # the haystack union's branch label
         elif "[" in str(item) and "(" in str(item):
             continue  # pydantic union branch labels
         else:
@@ -89,7 +95,7 @@ def keys_at(root: type[BaseModel], loc: Sequence[int | str]) -> list[str]:
             continue
         inner = [m for model in models if part in model.model_fields
                  for m in models_in(model.model_fields[part].annotation)]
-        named = [m for m in models if m.__name__ == part]
+        named = [m for m in models if m.__name__ in (part, _HAYSTACK_TAGS.get(part))]
         models = inner or named or models
     keys: list[str] = []
     for model in models:

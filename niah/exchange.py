@@ -32,7 +32,8 @@ def make_request(experiment: Experiment, bp: BuiltPrompt, spec: ModelSpec) -> Re
         messages=[Message.model_validate(m) for m in bp.messages],
         max_tokens=run.max_tokens, temperature=request_temperature(spec, run.temperature),
         seed=experiment.seed, prompt_tokens=bp.prompt_tokens, prompt_sha256=bp.prompt_sha256,
-        cache=cache_hint(experiment, spec, bp),
+        cache=cache_hint(experiment, spec, bp) if not bp.media else None,
+        media=bp.media, media_at=bp.media_at,
     )
 
 
@@ -48,6 +49,9 @@ def make_row(
     row_cost: float | None = None
     savings: float | None = None
     extra: dict[str, Any] = {"question": bp.question, **bp.extra}
+    if bp.media:
+        extra["media"] = {"form": bp.media_form, "parts": len(bp.media),
+                          "bytes": sum(p.nbytes for p in bp.media)}
     if completion is not None:
         graded = grade(bp.needles, completion.text, completion.finish_reason, experiment.scoring)
         row_score, hits, error = graded.score, graded.hits, graded.error
@@ -69,10 +73,11 @@ def make_row(
         context_length=trial.context_length, context_tokens=bp.context_tokens,
         prompt_tokens=bp.prompt_tokens, prompt_tokens_reported=usage.prompt_tokens,
         requested_depth=trial.requested_depth, actual_depth=bp.actual_depth,
-        repeat=trial.repeat,
+        repeat=trial.repeat, length_unit="seconds" if bp.length_unit == "seconds" else "tokens",
         needles=[
             NeedleResult(text=n.text, answer=n.answer, key=n.key, token_offset=n.token_offset,
-                         actual_depth=n.actual_depth, found=hit, distractor=n.distractor)
+                         actual_depth=n.actual_depth, found=hit, distractor=n.distractor,
+                         time_s=n.time_s, index=n.index)
             for n, hit in zip(bp.needles, hits, strict=True)
         ],
         response=completion.text if completion is not None else None,
@@ -87,13 +92,16 @@ def make_row(
 
 
 def check_window(spec: ModelSpec, window: int | None, context_length: int,
-                 prompt_tokens: int, max_tokens: int) -> None:
+                 prompt_tokens: int, max_tokens: int, unit: str = "tokens") -> None:
     """Refuse a length whose prompt plus answer cannot fit the model's window (the one
     check behind ``plan``, ``--dry-run`` and ``run``)."""
     if window is not None and prompt_tokens + max_tokens > window:
+        field, length = "grid.context_lengths", str(context_length)
+        if unit == "seconds":
+            field, length = "grid.durations", f"{context_length} s"
         raise ConfigError(
-            "grid.context_lengths",
-            f"{context_length} does not fit {spec.id}: its prompt is {prompt_tokens} "
+            field,
+            f"{length} does not fit {spec.id}: its prompt is {prompt_tokens} "
             f"tokens + run.max_tokens {max_tokens} > its context window of {window} "
             "(set model.context_window if that is wrong)",
         )

@@ -81,3 +81,31 @@ def money(usd: float | None) -> str:
     if usd < 0.0001:
         return "<$0.0001"
     return f"${usd:.4f}" if usd < 1 else f"${usd:,.2f}"
+
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smh]?)", re.IGNORECASE)
+_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600}
+DURATION_HELP = "a duration in seconds like 90, 90s, 1.2m or 3h"
+
+
+def parse_seconds(text: str) -> int:
+    """``"1.2m"`` -> 72, ``"3h"`` -> 10800, ``"90"`` -> 90: media grids sweep whole seconds
+    (a trial's length is its duration in seconds)."""
+    match = _DURATION.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"expected {DURATION_HELP}, got {text!r}")
+    number, unit = match.groups()
+    value = Decimal(number) * _SECONDS[unit.lower()]
+    if value != value.to_integral_value():
+        raise ValueError(f"{text.strip()!r} is {value.normalize():f} s, not a whole second")
+    return int(value)
+
+
+def duration(seconds: float) -> str:
+    """Seconds as ``parse_seconds`` reads them back: 90 -> "90s", 72 -> "1.2m", 10800 ->
+    "3h", 4000 -> "4000s" (plain seconds when no unit spells it in two decimals)."""
+    for unit, size in (("h", 3600), ("m", 60)):
+        value = Decimal(round(seconds)) / size
+        if value >= 1 and value == value.quantize(Decimal("0.01")):
+            return f"{value.normalize():f}{unit}"
+    return f"{round(seconds)}s"

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from niah.media.base import MediaPart
 from niah.plan import Trial
 from niah.tokenizers import Tokenizer
 
@@ -25,8 +26,13 @@ class PlacedNeedle:
     token_offset: int
     """Index of the context token where the needle starts."""
     actual_depth: float
-    """Actual depth: haystack tokens before the needle / haystack tokens x 100."""
+    """Actual depth: haystack tokens before the needle / haystack tokens x 100 (media:
+    the needle's second / the duration x 100, as the source measured it)."""
     distractor: bool = False
+    time_s: float | None = None
+    """Media: where the needle starts on the trial's timeline, in seconds."""
+    index: int | None = None
+    """Media: the needle's frame index (video) or sample index (audio)."""
 
 
 CACHE_BLOCK_TOKENS = 1024
@@ -60,6 +66,15 @@ class BuiltPrompt:
     """Set when building failed in a way that is the trial's, not the run's (a RAG
     twin's embeddings endpoint failed after retries): the runner stores an error row
     without sending anything."""
+    media: tuple[MediaPart, ...] = ()
+    """A video or audio trial's files, sent at ``media_at`` (``context_span`` is empty)."""
+    media_at: int | None = None
+    """Character offset in the last message where ``media`` goes (the template's
+    ``{context}``); None without media."""
+    media_form: str | None = None
+    """How the model takes the media (``Backend.media_form``): ``video``, ``frames``..."""
+    length_unit: str = "tokens"
+    """What ``trial.context_length`` counts: ``tokens``, or ``seconds`` for media."""
 
     @property
     def context(self) -> str:

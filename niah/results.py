@@ -20,7 +20,7 @@ import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -53,6 +53,10 @@ class NeedleResult(BaseModel):
     """Whether the scorer found this needle's answer (None for error rows)."""
     distractor: bool = False
     """Inserted but not asked for; ``found`` then means the model was distracted."""
+    time_s: float | None = None
+    """Media: where the needle starts on the trial's timeline, in seconds (None: text)."""
+    index: int | None = None
+    """Media: the needle's frame index (video, at the sampled fps) or sample index (audio)."""
 
 
 class ErrorInfo(BaseModel):
@@ -120,7 +124,9 @@ class ResultRow(BaseModel):
     experiment: str
     model: str
     context_length: int
-    """Requested context tokens (haystack + needles)."""
+    """Requested context tokens (haystack + needles), or seconds of media (``length_unit``)."""
+    length_unit: Literal["tokens", "seconds"] = "tokens"
+    """What ``context_length`` counts: ``seconds`` for video and audio haystacks."""
     context_tokens: int
     """Measured context tokens in the model's tokenizer."""
     prompt_tokens: int

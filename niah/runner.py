@@ -56,11 +56,19 @@ BuilderFactory = Callable[[Experiment, ModelSpec], Builder]
 
 
 def default_builder(experiment: Experiment, model: ModelSpec) -> Builder:
-    from niah.haystack.builder import PromptBuilder
-    from niah.rag.builder import with_rag
+    """The text builder, or the media builder for a video or audio haystack."""
+    builder: Builder
+    if experiment.media is not None:
+        from niah.media.builder import MediaBuilder
 
-    builder: Builder = PromptBuilder(experiment, model.inner)
-    return with_rag(experiment, model, builder)  # a rag/ twin retrieves from its context
+        builder = MediaBuilder(experiment, model)
+    else:
+        from niah.haystack.builder import PromptBuilder
+        from niah.rag.builder import with_rag
+
+        builder = PromptBuilder(experiment, model.inner)
+        builder = with_rag(experiment, model, builder)  # a rag/ twin retrieves from its context
+    return builder
 
 
 async def backoff_sleep(seconds: float) -> None:
@@ -306,13 +314,16 @@ def ahead_for(concurrency: int, longest_prompt: int) -> int:
 async def preflight(experiment: Experiment, mr: ModelRun, pending: Sequence[Trial]) -> None:
     """Size the backend for the largest prompt and refuse lengths its window cannot hold."""
     longest = max(pending, key=lambda t: t.context_length)
-    measured = mr.longest_prompt = mr.builder.build(longest).prompt_tokens
+    built = mr.builder.build(longest)
+    measured = mr.longest_prompt = built.prompt_tokens
     max_tokens = experiment.run.max_tokens
+    unit = built.length_unit
+    del built
     check_window(mr.spec, mr.backend.context_window(), longest.context_length, measured,
-                 max_tokens)
+                 max_tokens, unit)
     await mr.endpoints.prepare(measured + max(16, measured // 100), max_tokens)
     check_window(mr.spec, mr.backend.context_window(), longest.context_length, measured,
-                 max_tokens)
+                 max_tokens, unit)
 
 
 def _failures(models: Sequence[ModelRun], store: RunStore) -> dict[str, str]:
@@ -361,7 +372,8 @@ async def run_async(
             pending = [t for t in trials if t.trial_id not in stored.get(spec.id, set())]
             if pending:
                 await preflight(experiment, mr, pending)  # also warms the builder
-            mr.build_ahead = builder_factory is None and wants_process(
+            # media trials are files the source writes, not text worth building ahead
+            mr.build_ahead = builder_factory is None and experiment.media is None and wants_process(
                 run.build_prompts, mr.backend.remote, len(pending)
             )
         if experiment.scoring.model is not None:

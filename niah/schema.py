@@ -16,6 +16,10 @@ from pydantic import BaseModel
 
 from niah import config
 from niah.config import Experiment
+from niah.media import config as media_config
+
+_MODULES = (config, media_config)
+"""Modules whose config classes' field docstrings become schema descriptions."""
 
 SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
 INTERNAL_KEYS = ("base_dir",)
@@ -39,12 +43,12 @@ def _describe(node: dict[str, Any], name: str) -> None:
     """Each field's docstring as its schema description (editor hovers). Read here, not
     by pydantic's ``use_attribute_docstrings``, which would parse the models' source at
     every start of every command."""
-    cls = getattr(config, name, None)
+    cls = next((getattr(m, name) for m in _MODULES if hasattr(m, name)), None)
     if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
         return
     docs: dict[str, str] = {}
     for base in reversed(cls.__mro__):
-        if issubclass(base, BaseModel) and base.__module__ == config.__name__:
+        if issubclass(base, BaseModel) and base.__module__ in {m.__name__ for m in _MODULES}:
             docs.update(_attribute_docs(base))
     for field, prop in node.get("properties", {}).items():
         if field in docs and "description" not in prop:

@@ -582,3 +582,49 @@ def test_config_is_frozen() -> None:
     exp = load_experiment(cfg())
     with pytest.raises(Exception, match="frozen"):
         exp.seed = 3
+
+
+MEDIA = {"name": "m", "model": "scripted/x", "haystack": {"kind": "video"},
+         "grid": {"durations": ["30s", "1.2m", 60]}}
+
+
+def test_media_haystacks_take_durations_and_default_needle_and_prompt() -> None:
+    from niah.media.config import AudioHaystackSpec, VideoHaystackSpec
+
+    video = load_experiment(MEDIA)
+    assert isinstance(video.haystack, VideoHaystackSpec) and video.media is video.haystack
+    assert video.grid.lengths() == [30, 60, 72]
+    assert video.needles[0].text == 'The secret word is "{value}".'
+    assert video.needles[0].value is not None and video.needles[0].value.kind == "random_word"
+    assert video.prompt.template.startswith("{context}") and "video" in video.prompt.template
+    audio = load_experiment({**MEDIA, "haystack": {"kind": "audio"}, "prompt": {"question": "Q?"},
+                             "grid": {"durations": {"min": "1m", "max": "1h", "num": 3,
+                                                    "spacing": "log"}}})
+    assert isinstance(audio.haystack, AudioHaystackSpec)
+    assert audio.needles[0].text == "The secret keyword is {value}."
+    assert audio.prompt.question == "Q?" and "audio" in audio.prompt.template
+    assert audio.grid.lengths() == [60, 465, 3600]
+    text = load_experiment({"name": "t", "model": "scripted/x",
+                            "needles": {"text": "The number is {value}."}})
+    assert text.media is None and text.text_haystack.kind == "generated"
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"grid": {"durations": [0]}}, "grid.durations: duration 0 s is below the minimum"),
+    ({"grid": {"durations": ["2x"]}}, "grid.durations[0]: expected a duration"),
+    ({"grid": {"durations": []}}, "grid.durations: at least one duration"),
+    ({"grid": {"durations": [30], "length_includes_prompt": True}},
+     "grid.length_includes_prompt: only for text haystacks"),
+    ({"needles": [{"text": "a {value}"}, {"text": "b {value}"}]},
+     "needles: a video haystack holds one needle per trial, got 2"),
+    ({"haystack": {"kind": "video", "fps": 0}}, "haystack.fps: Input should be greater than 0"),
+    ({"haystack": {"kind": "audio", "sample_rat": 8000}},
+     "haystack.sample_rat: unknown key; did you mean 'sample_rate'?"),
+    ({"haystack": {"kind": "generated"}, "needles": {"text": "n {value}"}},
+     "grid.durations: only for video or audio haystacks"),
+    ({"model": "ocr+ocr+scripted/x"}, "model[0].id: expected provider/model"),
+])
+def test_bad_media_configs_name_the_field(change: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_experiment({**MEDIA, **change})
+    assert str(info.value).startswith(message), str(info.value)

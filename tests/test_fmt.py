@@ -64,3 +64,28 @@ def test_approximate_totals() -> None:
 def test_money() -> None:
     assert [money(x) for x in (None, 0.0, 0.00001, 0.01234, 0.5, 12.5, 1234.5)] == [
         "unknown", "$0", "<$0.0001", "$0.0123", "$0.5000", "$12.50", "$1,234.50"]
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("90", 90), ("90s", 90), ("1.2m", 72), ("3h", 10800), ("1.5H", 5400), (" 2 m ", 120),
+])
+def test_durations_parse_to_whole_seconds(text: str, seconds: int) -> None:
+    from niah.fmt import duration, parse_seconds
+
+    assert parse_seconds(text) == seconds
+    assert parse_seconds(duration(seconds)) == seconds  # printed durations read back
+
+
+@pytest.mark.parametrize("text", ["1.5s", "0.01m", "2x", "-3m", ""])
+def test_bad_durations_say_what_a_duration_looks_like(text: str) -> None:
+    from niah.fmt import parse_seconds
+
+    with pytest.raises(ValueError, match=r"duration|whole second"):
+        parse_seconds(text)
+
+
+def test_durations_print_in_the_largest_exact_unit() -> None:
+    from niah.fmt import duration
+
+    assert [duration(s) for s in (30, 60, 72, 100, 5400, 10800)] == [
+        "30s", "1m", "1.2m", "100s", "1.5h", "3h"]

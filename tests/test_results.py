@@ -103,3 +103,19 @@ def test_importers_write_the_same_manifest_model(tmp_path: Path) -> None:
     raw = json.loads((tmp_path / "out" / MANIFEST_FILE).read_text())
     assert raw["experiment"] == "gkamradt-import"  # a string, as the store writes it
     assert Manifest.model_validate(raw).imported_from is not None
+
+
+def test_rows_before_media_read_as_token_lengths_and_media_rows_round_trip() -> None:
+    from niah.results import NeedleResult, parse_row
+
+    old = {"schema_version": 2, "trial_id": "t", "experiment": "e", "model": "scripted/x",
+           "context_length": 1000, "context_tokens": 1000, "prompt_tokens": 1040,
+           "requested_depth": 50.0, "actual_depth": 50.0, "seed": 1, "prompt_sha256": "s",
+           "niah_version": "0.1", "timestamp": "t",
+           "needles": [{"text": "n", "answer": "1", "token_offset": 3, "actual_depth": 50.0}]}
+    row = parse_row(json.dumps(old))
+    assert row.length_unit == "tokens" and row.needles[0].time_s is None
+    media = row.model_copy(update={"length_unit": "seconds", "needles": [NeedleResult(
+        text="n", answer="1", token_offset=0, actual_depth=50.0, time_s=60.0, index=60)]})
+    again = parse_row(media.model_dump_json())
+    assert again.length_unit == "seconds" and again.needles[0].index == 60

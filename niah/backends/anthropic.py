@@ -26,8 +26,6 @@ Gemini 1.5 report drew GPT-4V's API limit.
 from __future__ import annotations
 
 import asyncio
-import math
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -39,7 +37,8 @@ from niah.backends._http import HTTPBackend, HTTPOptions, answer, as_int, bad_re
 from niah.backends.base import Completion, Message, PromptCacheStyle, Request, Usage, parse_options
 from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError, ModelError, PermanentModelError
-from niah.media.base import HaystackMedia, MediaKind, MediaPart
+from niah.media.base import HaystackMedia, MediaKind, MediaSummary
+from niah.media.tokens import anthropic_tokens
 
 API_VERSION = "2023-06-01"
 MAX_IMAGES = 100
@@ -104,19 +103,6 @@ class AnthropicBackend(HTTPBackend):
     def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:
         return "frames" if haystack == "video" else None
 
-    @classmethod
-    def media_tokens(cls, spec: ModelSpec, parts: Sequence[MediaPart]) -> int | None:
-        """Anthropic's vision guide: an image costs about ``width * height / 750`` tokens,
-        after it is scaled down to a long edge of at most 1568 px and about 1,600 tokens."""
-        total = 0
-        for part in parts:
-            if part.kind != "image":
-                return None
-            width, height = _media.image_size(part)
-            scale = min(1.0, 1568 / max(width, height), math.sqrt(1600 * 750 / (width * height)))
-            total += math.ceil(round(width * height * scale * scale / 750, 6))
-        return total
-
     def max_images(self) -> int:
         if self.options.max_images is not None:
             return self.options.max_images
@@ -160,6 +146,10 @@ class AnthropicBackend(HTTPBackend):
     @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
         return windows.known_window("anthropic", spec.name)
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, summary: MediaSummary) -> int | None:
+        return anthropic_tokens(summary)
 
     @classmethod
     def temperature_refusal(cls, spec: ModelSpec) -> str | None:

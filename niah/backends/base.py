@@ -16,14 +16,13 @@ temperature to send (``request_temperature``, from ``temperature_refusal`` and
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from niah.config import ModelSpec, RunSpec, config_error
 from niah.errors import ConfigError
-from niah.media.base import HaystackMedia, MediaKind, MediaPart
+from niah.media.base import HaystackMedia, MediaKind, MediaPart, MediaSummary
 
 TemperatureSetting = float | Literal["auto"] | None
 PromptCacheStyle = Literal["breakpoints", "keyed", "implicit"]
@@ -203,10 +202,9 @@ class Backend(abc.ABC):
         return None
 
     @classmethod
-    def media_tokens(cls, spec: ModelSpec, parts: Sequence[MediaPart]) -> int | None:
-        """Estimated input tokens of ``parts`` as this model would count them, by the
-        provider's published formula (``plan`` adds them to the text's tokens for its
-        token and cost columns); None when unknown."""
+    def media_tokens(cls, spec: ModelSpec, summary: MediaSummary) -> int | None:
+        """Input tokens of one trial's media for ``spec`` (``niah.media.tokens``), or None
+        when the provider documents no count (``plan`` then shows it as unknown)."""
         return None
 
     @classmethod

@@ -19,9 +19,7 @@ each after its timestamp label.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -41,7 +39,8 @@ from niah.backends.base import (
 from niah.backends.gemini_files import FileStore, UploadedFile
 from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError, PermanentModelError
-from niah.media.base import HaystackMedia, MediaKind, MediaPart
+from niah.media.base import HaystackMedia, MediaKind, MediaPart, MediaSummary
+from niah.media.tokens import gemini_tokens
 
 FILTERED_FINISH_REASONS = frozenset(
     {"SAFETY", "PROHIBITED_CONTENT", "BLOCKLIST", "SPII", "RECITATION", "IMAGE_SAFETY"}
@@ -121,24 +120,6 @@ class GeminiBackend(HTTPBackend):
         options = parse_options(GeminiOptions, spec)
         return options.video_as if haystack == "video" else options.audio_format
 
-    @classmethod
-    def media_tokens(cls, spec: ModelSpec, parts: Sequence[MediaPart]) -> int | None:
-        """Google's token guide: 258 tokens per video second (1 fps sampling), 32 per audio
-        second, 258 per image up to 384x384 px, else 258 per 768x768 tile (Gemini 2.x at
-        the default media resolution; a video's sound track, when it has one, adds 32/s)."""
-        total = 0
-        for part in parts:
-            if part.kind == "video":
-                total += TOKENS_PER_FRAME * _media.seconds(part)
-            elif part.kind == "audio":
-                total += math.ceil(TOKENS_PER_AUDIO_SECOND * part.duration_s)
-            else:
-                width, height = _media.image_size(part)
-                tiles = (1 if max(width, height) <= 384
-                         else math.ceil(width / 768) * math.ceil(height / 768))
-                total += TOKENS_PER_FRAME * tiles
-        return total
-
     @property
     def model(self) -> str:
         return self.spec.name.removeprefix("models/")
@@ -146,6 +127,10 @@ class GeminiBackend(HTTPBackend):
     @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
         return windows.known_window("gemini", spec.name)
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, summary: MediaSummary) -> int | None:
+        return gemini_tokens(summary)
 
     @classmethod
     def prompt_cache_refusal(cls, spec: ModelSpec) -> str | None:

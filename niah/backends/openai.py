@@ -14,7 +14,6 @@ a model that takes neither answers with a 400, recorded as an error row.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
@@ -32,7 +31,8 @@ from niah.backends.base import (
 )
 from niah.config import ModelSpec
 from niah.errors import PermanentModelError
-from niah.media.base import HaystackMedia, MediaKind, MediaPart
+from niah.media.base import HaystackMedia, MediaKind, MediaPart, MediaSummary
+from niah.media.tokens import openai_tokens
 
 _REASONING = re.compile(r"(o\d+|gpt-5)([.-].*)?")
 """o1, o3-mini, o4-mini, gpt-5, gpt-5-mini, gpt-5.1, gpt-5.2-2025-12-11, ..."""
@@ -88,22 +88,12 @@ class OpenAIBackend(HTTPBackend):
         return "frames" if haystack == "video" else options.audio_format
 
     @classmethod
-    def media_tokens(cls, spec: ModelSpec, parts: Sequence[MediaPart]) -> int | None:
-        """Images by OpenAI's tile rule ("Images and vision", calculating costs): ``low``
-        detail costs 85 tokens; otherwise the image is scaled to fit 2048x2048, then its
-        short side to 768 px, and costs 85 + 170 per 512 px tile (gpt-4o, gpt-4.1,
-        o-series; the patch-priced mini models differ). Audio and video: unknown (None)."""
-        detail = parse_options(cls.options_model, spec).detail
-        total = 0
-        for part in parts:
-            if part.kind != "image":
-                return None
-            total += image_tokens(*_media.image_size(part), detail)
-        return total
-
-    @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
         return windows.known_window("openai", spec.name)
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, summary: MediaSummary) -> int | None:
+        return openai_tokens(summary, str(spec.options.get("detail", "high")))
 
     @classmethod
     def temperature_refusal(cls, spec: ModelSpec) -> str | None:
@@ -180,16 +170,6 @@ class OpenAIBackend(HTTPBackend):
         url = f"{self.base_url}/chat/completions"
         data = await self.post_json(url, self.headers(), self.build_body(request))
         return parse_choice(self.spec.provider, data, chat=True)
-
-
-def image_tokens(width: int, height: int, detail: str | None) -> int:
-    """OpenAI's tile count for one image (see ``OpenAIBackend.media_tokens``)."""
-    if detail == "low":
-        return 85
-    scale = min(1.0, 2048 / max(width, height))
-    scale *= min(1.0, 768 / (min(width, height) * scale))
-    tiles = [math.ceil(round(side * scale / 512, 6)) for side in (width, height)]
-    return 85 + 170 * tiles[0] * tiles[1]
 
 
 def parse_choice(provider: str, data: dict[str, Any], *, chat: bool) -> Completion:

@@ -14,7 +14,6 @@ rather than ``input_audio`` (vLLM takes both for Qwen2-Audio and Ultravox).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, ClassVar, Literal
 
 import httpx
@@ -68,10 +67,6 @@ class OpenAICompatibleBackend(OpenAIBackend):
         if options.mode == "completions":
             return None  # a plain-text prompt has nowhere to put media
         return options.video_as if haystack == "video" else options.audio_format
-
-    @classmethod
-    def media_tokens(cls, spec: ModelSpec, parts: Sequence[MediaPart]) -> int | None:
-        return None  # each server's vision encoder counts its own way
 
     def __init__(self, spec: ModelSpec, client: httpx.AsyncClient | None = None) -> None:
         if not spec.base_url:

@@ -19,7 +19,7 @@ from importlib.metadata import entry_points
 from pydantic import BaseModel
 
 from niah.backends.base import Backend, PromptCacheStyle, TemperatureSetting, parse_options
-from niah.config import ModelSpec, RunSpec
+from niah.config import CASCADE_STAGES, ModelSpec, RunSpec
 from niah.errors import ConfigError
 
 BackendFactory = Callable[[ModelSpec], Backend]
@@ -61,7 +61,22 @@ def providers() -> list[str]:
     return sorted(names)
 
 
+def _cascade(provider: str) -> bool:
+    stage, plus, inner = provider.partition("+")
+    return bool(plus) and stage in CASCADE_STAGES and bool(inner)
+
+
+def is_known(provider: str) -> bool:
+    """A provider of ``providers()``, or a cascade (``ocr+``/``asr+``) in front of one."""
+    if _cascade(provider):
+        return is_known(provider.partition("+")[2])
+    return provider in providers()
+
+
 def get_factory(provider: str) -> BackendFactory:
+    if _cascade(provider):  # ocr+/asr+ in front of any provider's text model
+        get_factory(provider.partition("+")[2])  # an unknown inner provider says so
+        return _load("niah.backends.cascade:CascadeBackend")
     if provider in _registered:
         return _registered[provider]
     if provider in _loaded:  # asked per request (request_temperature): scan entry points once
@@ -84,9 +99,13 @@ def create_backend(spec: ModelSpec) -> Backend:
     return get_factory(spec.provider)(spec)
 
 
-def _backend_class(spec: ModelSpec) -> type[Backend] | None:
+def backend_class(spec: ModelSpec) -> type[Backend] | None:
+    """The backend class of ``spec`` (None for a plugin's plain factory function)."""
     factory = get_factory(spec.provider)
     return factory if isinstance(factory, type) and issubclass(factory, Backend) else None
+
+
+_backend_class = backend_class
 
 
 def context_window(spec: ModelSpec) -> int | None:

@@ -4,7 +4,9 @@ It is not a language model. It finds needle sentences in the prompt with a regex
 quotes them as its answer, recalling each one with a probability decided by a hash
 of (prompt, seed, needle), so the same request always gets the same answer. Options
 script recall (optionally worse in the middle of the prompt), errors of each kind,
-failures on the first calls (to test retries) and latency.
+failures on the first calls (to test retries) and latency. Given ``media_forms`` it
+takes media too, and "sees" a needle whose sentence is written in a media file's bytes
+(the fake media of niah's tests write it there), counting media tokens as Gemini does.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
@@ -19,6 +22,8 @@ from pydantic import Field, field_validator
 from niah.backends.base import Backend, BackendOptions, Completion, Request, Usage, parse_options
 from niah.config import ModelSpec
 from niah.errors import ModelError, PermanentModelError, TransientModelError
+from niah.media.base import HaystackMedia, MediaKind, MediaSummary
+from niah.media.tokens import gemini_tokens
 
 DEFAULT_PATTERN = r"The special magic number is (\S+?)\."
 NOT_FOUND = "I could not find it."
@@ -52,6 +57,9 @@ class ScriptedOptions(BackendOptions):
     """Fixed answer text replacing the needle lookup (errors still apply)."""
     context_window: int | None = Field(default=None, gt=0)
     """Reject prompts whose ``prompt_tokens`` exceed this (context_length_exceeded)."""
+    media_forms: dict[Literal["video", "audio"], Literal["video", "frames", "wav", "mp3"]] = (
+        Field(default_factory=dict))
+    """How it takes each medium (``{video: frames, audio: wav}``); empty: text only."""
 
     @field_validator("pattern")
     @classmethod
@@ -74,6 +82,7 @@ class ScriptedBackend(Backend):
 
     max_concurrency = None
     options_model: ClassVar[type[ScriptedOptions]] = ScriptedOptions
+    accepts: ClassVar[frozenset[MediaKind]] = frozenset({"image", "video", "audio"})
 
     def __init__(self, spec: ModelSpec) -> None:
         super().__init__(spec)
@@ -86,6 +95,14 @@ class ScriptedBackend(Backend):
     def known_window(cls, spec: ModelSpec) -> int | None:
         return parse_options(ScriptedOptions, spec).context_window
 
+    @classmethod
+    def media_form(cls, spec: ModelSpec, haystack: HaystackMedia) -> str | None:
+        return parse_options(ScriptedOptions, spec).media_forms.get(haystack)
+
+    @classmethod
+    def media_tokens(cls, spec: ModelSpec, summary: MediaSummary) -> int | None:
+        return gemini_tokens(summary)
+
     def context_window(self) -> int | None:
         return self.spec.context_window or self.options.context_window
 
@@ -97,6 +114,12 @@ class ScriptedBackend(Backend):
         if self.calls <= opts.fail_first_n:
             raise TransientModelError(f"scripted: failing call {self.calls} of {opts.fail_first_n}")
         prompt = "\n".join(m.content for m in request.messages)
+        if request.media:  # what a file "shows": its bytes as text, where the media goes
+            seen = "\n".join(Path(p.path).read_bytes().decode("latin-1") for p in request.media)
+            at = request.media_at or 0
+            before = "\n".join(m.content for m in request.messages[:-1])
+            last = request.messages[-1].content
+            prompt = "\n".join(x for x in (before, last[:at] + seen + last[at:]) if x)
         digest = hashlib.sha256(prompt.encode("utf-8")).hexdigest()
         window, size = self.context_window(), request.prompt_tokens
         if window is not None and size is not None and size > window:

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from niah.config import Experiment, load_experiment, parse_override
 from niah.errors import ConfigError
-from niah.fmt import parse_tokens
+from niah.fmt import parse_seconds, parse_tokens
 
 
 def console(stderr: bool = False) -> Console:
@@ -33,6 +33,9 @@ def add_experiment_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", help="experiment YAML file")
     parser.add_argument(
         "--lengths", help="context lengths in tokens, e.g. 1K,32K,128K (K = 1000, Ki = 1024)"
+    )
+    parser.add_argument(
+        "--durations", help="media durations (video/audio haystacks), e.g. 30s,1.2m,3h"
     )
     parser.add_argument("--depths", help="depth percents, e.g. 0,50,100")
     parser.add_argument(
@@ -72,6 +75,8 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
         overrides[key] = value
     if args.lengths:
         overrides["grid.context_lengths"] = _values("--lengths", args.lengths, parse_tokens)
+    if getattr(args, "durations", None):
+        overrides["grid.durations"] = _values("--durations", args.durations, parse_seconds)
     if args.depths:
         overrides["grid.depth_percents"] = _values("--depths", args.depths, _percent)
     if args.model:
@@ -88,9 +93,10 @@ def check_models(experiment: Experiment) -> None:
 
     known = registry.providers()
     for i, model in enumerate(experiment.model):
-        if model.provider not in known:
+        if not registry.is_known(model.provider):
+            provider = model.provider.rpartition("+")[2]
             raise ConfigError(
-                f"model[{i}].id", f"unknown provider {model.provider!r}; known: {', '.join(known)}"
+                f"model[{i}].id", f"unknown provider {provider!r}; known: {', '.join(known)}"
             )
         try:
             registry.check_model(model, experiment.run)

@@ -31,6 +31,10 @@ def add_parser(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     experiment = experiment_from_args(args)
+    if experiment.media is not None:
+        from niah.cli.media_plan import media_plan
+
+        return media_plan(experiment)
     trials = plan(experiment)
     lengths = experiment.grid.lengths()
     depths = experiment.grid.depths()

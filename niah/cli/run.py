@@ -16,8 +16,8 @@ from niah.checks import errors_by_kind, token_mismatch
 from niah.cli.common import add_experiment_args, console, experiment_from_args, one_line
 from niah.config import Experiment
 from niah.exchange import check_window, make_request
-from niah.fmt import money, tokens
-from niah.plan import plan, prefix_order
+from niah.fmt import duration, money, tokens
+from niah.plan import Trial, plan, prefix_order
 from niah.pricing import estimated_cost
 from niah.progress import RichProgress
 from niah.results import ANSWER_ERRORS, RESULTS_FILE, ResultRow, read_manifest, read_rows
@@ -118,8 +118,12 @@ def summary(experiment: Experiment, run_dir: Path, out: Console, err: Console) -
     table.add_column("length", justify="right", no_wrap=True)
     for model in wanted:
         table.add_column(model, justify="right", overflow="fold")
+    media = bool(rows) and all(r.length_unit == "seconds" for r in rows)
+    if media:
+        table.title = "recall by duration"
+        table.columns[0].header = "duration"
     for n in lengths:
-        table.add_row(tokens(n), *(_mean(scores[m][n]) for m in wanted))
+        table.add_row(duration(n) if media else tokens(n), *(_mean(scores[m][n]) for m in wanted))
     table.add_section()
     table.add_row("all", *(_mean([s for v in scores[m].values() for s in v]) for m in wanted))
     table.add_row("errors", *(str(api_errors[m]) for m in wanted))
@@ -174,8 +178,13 @@ def dry_run(experiment: Experiment, out_dir: str | None, fresh: bool, out: Conso
     table.add_column("model", overflow="fold")
     for name in ("trials", "stored", "cached", "to send", "prompt tokens", "cost at most"):
         table.add_column(name, justify="right", no_wrap=True, min_width=len(name))
+    if experiment.media is not None:  # media files are not built for a dry run
+        if cache is not None:
+            cache.close()
+            cache = None
+        _media_rows(experiment, trials, stored, table)
     try:
-        for spec in experiment.model:
+        for spec in experiment.model if experiment.media is None else []:
             builder = default_builder(experiment, spec)
             window = context_window(spec)
             done = stored.get(spec.id, set())
@@ -199,3 +208,23 @@ def dry_run(experiment: Experiment, out_dir: str | None, fresh: bool, out: Conso
         if cache is not None:
             cache.close()
     out.print(table)
+
+
+def _media_rows(experiment: Experiment, trials: list[Trial], stored: dict[str, set[str]],
+                table: Table) -> None:
+    """Dry-run rows of a media sweep, from the providers' documented token counts."""
+    from niah.media.builder import MediaBuilder
+    from niah.media.estimate import estimate_media
+    from niah.media.sources import open_media_source
+
+    assert experiment.media is not None
+    source = open_media_source(experiment.media, experiment)
+    for spec in experiment.model:
+        done = stored.get(spec.id, set())
+        pending = [t for t in trials if t.trial_id not in done]
+        builder = MediaBuilder(experiment, spec, source)
+        est = estimate_media(experiment, builder, pending) if pending else None
+        sent = est.prompt_tokens if est is not None else 0
+        table.add_row(spec.id, str(len(trials)), str(len(trials) - len(pending)), "–",
+                      str(len(pending)), "unknown" if sent is None else f"{sent:,}",
+                      money(est.cost_usd if est is not None else 0.0))

@@ -84,7 +84,7 @@ class PromptBuilder:
         self.experiment = experiment
         self.model = model or experiment.model[0]
         self.tokenizer = tokenizer or tokenizer_for(experiment, self.model)
-        self.source: Source = open_source(experiment.haystack, experiment)
+        self.source: Source = open_source(experiment.text_haystack, experiment)
         self._corpus: Corpus | None = None
         self._overhead: dict[str, int] = {}
         self._last: BuiltPrompt | None = None

@@ -36,6 +36,9 @@ class MediaPart:
     """Length of a video or audio part; 0 for an image (a frame)."""
     label: str | None = None
     """Text sent just before the part when timestamps are on (``[00:12:04]``)."""
+    width: int | None = None
+    """Pixels of an image or video part, when the source knows (token estimates)."""
+    height: int | None = None
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,33 @@ class MediaTrial:
     transcript: str | None = None
     """The haystack's own text (captions, the synthesized script) with the needle, for
     checks and audits; never sent to a model."""
+
+
+@dataclass(frozen=True)
+class MediaSummary:
+    """What one trial's media amounts to, known without building it: ``plan`` estimates
+    tokens and cost from this (``Backend.media_tokens``)."""
+
+    haystack: HaystackMedia
+    form: str
+    """How the model takes it (``Backend.media_form``): ``video``, ``frames``, ``wav``..."""
+    seconds: float
+    frames: int = 0
+    """Sampled frames (video), 0 for audio."""
+    width: int = 0
+    height: int = 0
+
+    @classmethod
+    def of(cls, haystack: HaystackMedia, form: str, parts: Sequence[MediaPart],
+           seconds: float, fps: float = 0.0, size: tuple[int, int] = (0, 0)) -> MediaSummary:
+        """The summary of built ``parts`` (frames counted, or ``seconds x fps`` for one
+        video part); ``size`` where the parts do not say theirs."""
+        images = [p for p in parts if p.kind == "image"]
+        frames = len(images) if images else round(seconds * fps)
+        first = images[0] if images else next(iter(parts), None)
+        width = (first.width if first is not None and first.width else 0) or size[0]
+        height = (first.height if first is not None and first.height else 0) or size[1]
+        return cls(haystack, form, seconds, frames if haystack == "video" else 0, width, height)
 
 
 class MediaSource(Protocol):

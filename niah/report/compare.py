@@ -46,7 +46,7 @@ from niah.report.heatmap import (
     new_figure,
 )
 from niah.report.scale import ScoreScale, display_name_of, normalize_judge, scale_of
-from niah.report.ticks import length_axis_label, length_ticks
+from niah.report.ticks import length_axis_label, length_ticks, unit_of, x_axis_label
 
 MAX_WIDTH_IN = 16.0
 
@@ -150,6 +150,7 @@ def plot_comparison(
     df = normalize_judge(_combine(dfs_or_df))
     labels = list(models) if models else series_labels(df)
     parts = [select(df, m)[1] for m in labels]
+    unit = unit_of(df)
     own = [sorted({int(x) for x in sub["context_length"]}) for sub in parts]
     depths = [sorted({float(x) for x in sub["requested_depth"]}) for sub in parts]
     axes_x = [a for a in (LengthAxis([[n for n in lengths if side(n, split_at, k)]
@@ -188,7 +189,7 @@ def plot_comparison(
                 annotate=annotate, asked=asked,
                 x_labels=bottom or not shared, y_labels=first is None,
                 x_edges=x_axis.edges(run), x_limits=x_axis.limits(),
-                name=display_name_of(df, label),
+                name=display_name_of(df, label), unit=unit,
             )
             if first is not None:
                 ax.sharey(first)
@@ -202,8 +203,11 @@ def plot_comparison(
     for c in range(len(axes_x)):
         bottom_ax = next(panels[r][c] for r in reversed(range(len(labels)))
                          if axes_x[c].runs[r])
-        bottom_ax.set_xlabel(length_axis_label(rounded), fontsize=LABEL_PT)
-    fig.supylabel("Needle depth (% of context)", fontsize=LABEL_PT)
+        label = (x_axis_label(axes_x[c].union, unit) if unit == "seconds"
+                 else length_axis_label(rounded))
+        bottom_ax.set_xlabel(label, fontsize=LABEL_PT)
+    fig.supylabel("Needle depth (% of duration)" if unit == "seconds"
+                  else "Needle depth (% of context)", fontsize=LABEL_PT)
     if title:
         fig.suptitle(title, fontsize=TITLE_PT)
     assert mesh is not None

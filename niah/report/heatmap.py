@@ -41,12 +41,15 @@ from niah.report.cells import ERROR_COLOR, CellKinds, draw_cells, figure_of, leg
 from niah.report.scale import RECALL, ScoreScale, display_name_of, normalize_judge, scale_of
 from niah.report.ticks import (
     TICK_PT,
+    column_labels,
     depth_labels,
     fit_ticks,
     length_axis_label,
     length_labels,
     length_ticks,
     tick_positions,
+    unit_of,
+    x_axis_label,
 )
 from niah.results import ANSWER_ERRORS
 from niah.stats import CONFIDENCE
@@ -129,6 +132,7 @@ def draw_grid(
     x_limits: tuple[float, float] | None = None,
     name: str = "",
     asked: bool | None = None,
+    unit: str = "tokens",
 ) -> QuadMesh:
     """Draw one grid on ``ax``: row i centred at y = i, column j between ``x_edges[j]``
     and ``x_edges[j + 1]`` (default: centred at x = j, one unit wide).
@@ -138,7 +142,7 @@ def draw_grid(
     ``annotate``: write cell values (None: only in small grids); their size is fitted
     to the cells when the figure is laid out (``finish``), and where none fits they are
     left out, with a warning naming ``name`` if values were ``asked`` for (default:
-    ``annotate is True``).
+    ``annotate is True``). ``unit``: ``seconds`` labels columns as durations.
     """
     n_rows, n_cols = score.shape
     values = score.to_numpy(dtype=float)
@@ -166,7 +170,7 @@ def draw_grid(
     ax.tick_params(length=0, labelsize=TICK_PT)
     xt = tick_positions(n_cols)
     ax.set_xticks([float(centres[k]) for k in xt])
-    xl = length_labels([int(c) for c in score.columns])
+    xl = column_labels([int(c) for c in score.columns], unit)
     ax.set_xticklabels([xl[k] for k in xt])
     yt = tick_positions(n_rows)
     ax.set_yticks(yt)
@@ -310,13 +314,14 @@ def plot_heatmap(
     else:
         fig = figure_of(ax)
     name = display_name_of(df, label)
+    unit = unit_of(sub)
     mesh = draw_grid(ax, score, errors, unanswered=unanswered, annotate=annotate, scale=scale,
-                     name=name)
+                     name=name, unit=unit)
     head = heading(df, label, sub)
     ax.set_title(f"{title}\n{head}" if title else head, fontsize=TITLE_PT)
-    ax.set_xlabel(length_axis_label(length_ticks([int(c) for c in score.columns]).rounded),
-                  fontsize=LABEL_PT)
-    ax.set_ylabel("Needle depth (% of context)", fontsize=LABEL_PT)
+    ax.set_xlabel(x_axis_label([int(c) for c in score.columns], unit), fontsize=LABEL_PT)
+    ax.set_ylabel("Needle depth (% of duration)" if unit == "seconds"
+                  else "Needle depth (% of context)", fontsize=LABEL_PT)
     colorbar(fig, mesh, ax, [scale])
     handles = legend_handles(kinds_of(score, errors, unanswered))
     if handles and owned:

@@ -13,6 +13,11 @@ niah does not copy: it labels 73571 "74K".
 Depths. The fewest decimals (at most three) that keep the labels distinct, so a grid of
 whole percents reads 7%, 14%, and his sigmoid depths (0.896, 1.199, ...) read 0.9%, 1.2%.
 
+Durations. A video or audio grid's lengths are seconds (``length_unit``): its axis reads
+in seconds below 2 minutes, in minutes below 2 hours, else in hours, each label with
+the fewest decimals (at most two) that tell the columns apart and keep each within 5%
+("Duration (minutes)": 0.5, 1.2, 3), as the Gemini 1.5 report's figures do.
+
 Every label of a grid is drawn (none is dropped to make room) up to ``MAX_TICK_LABELS``;
 length labels turn 45 degrees only where horizontal ones would touch (``fit_ticks``).
 """
@@ -126,3 +131,48 @@ def fit_ticks(fig: Figure, axes: Iterable[Axes]) -> None:
                 label.set_rotation(45)
                 label.set_horizontalalignment("right")
                 label.set_rotation_mode("anchor")
+
+
+DURATION_UNITS = (("hours", 3600.0, 7200.0), ("minutes", 60.0, 120.0), ("seconds", 1.0, 0.0))
+"""(name, seconds per unit, the longest duration from which an axis reads in it)."""
+
+
+def duration_unit(seconds: Sequence[float]) -> tuple[str, float]:
+    """The unit a duration axis reads in, and its size in seconds."""
+    longest = max(seconds, default=0.0)
+    return next((name, size) for name, size, start in DURATION_UNITS if longest >= start)
+
+
+def duration_labels(seconds: Sequence[float]) -> list[str]:
+    """Durations in the axis's unit (``duration_unit``), decimals only where needed."""
+    _, size = duration_unit(seconds)
+    for decimals in range(0, 3):
+        labels = [f"{round(s / size, decimals):g}" for s in seconds]
+        close = all(abs(float(x) * size - s) <= MAX_ROUNDING / 2 * s
+                    for x, s in zip(labels, seconds, strict=True))
+        if close and len(set(labels)) == len(labels):
+            return labels
+    return [f"{s / size:.3g}" for s in seconds]
+
+
+def duration_axis_label(seconds: Sequence[float]) -> str:
+    return f"Duration ({duration_unit(seconds)[0]})"
+
+
+def column_labels(lengths: Sequence[int], unit: str = "tokens") -> list[str]:
+    """Column labels of a length axis: tokens, or durations when ``unit`` is seconds."""
+    return duration_labels(lengths) if unit == "seconds" else length_labels(lengths)
+
+
+def x_axis_label(lengths: Sequence[int], unit: str = "tokens") -> str:
+    if unit == "seconds":
+        return duration_axis_label(lengths)
+    return length_axis_label(length_ticks(lengths).rounded)
+
+
+def unit_of(df: object) -> str:
+    """``seconds`` when every row of a results frame is a media trial, else ``tokens``."""
+    column = getattr(df, "get", lambda _: None)("length_unit")
+    if column is None or not len(column):
+        return "tokens"
+    return "seconds" if bool((column == "seconds").all()) else "tokens"

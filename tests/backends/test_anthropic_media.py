@@ -13,7 +13,7 @@ from niah.backends.anthropic import AnthropicBackend
 from niah.backends.base import CacheHint, Message, Request
 from niah.config import ModelSpec
 from niah.errors import PermanentModelError
-from niah.media.base import MediaPart
+from niah.media.base import MediaPart, MediaSummary
 from tests.fakes import FakeOpenAIServer, ScriptedTransport
 from tests.fakes.media import anthropic_content, png_frames, wav_clip
 
@@ -136,7 +136,8 @@ def test_token_estimates_follow_the_vision_guide(tmp_path: Path) -> None:
     spec = ModelSpec(id=SONNET_45)
     for name, size, tokens in [("a", (1000, 1000), 1334),  # 1000*1000/750
                                ("b", (200, 200), 54),
-                               ("c", (2000, 2000), 1600)]:  # scaled down to ~1,600 tokens
+                               ("c", (2000, 2000), 1534)]:  # scaled to ~1.15 MP
         (tmp_path / name).mkdir()
         frame = png_frames(tmp_path / name, 1, size=size)
-        assert AnthropicBackend.media_tokens(spec, frame) == tokens, size
+        summary = MediaSummary.of("video", "frames", frame, 1.0, size=size)
+        assert AnthropicBackend.media_tokens(spec, summary) == tokens, size

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from niah.backends.base import Message, Request
-from niah.backends.openai import OpenAIBackend, image_tokens
+from niah.backends.openai import OpenAIBackend
 from niah.backends.openai_compatible import OpenAICompatibleBackend
 from niah.config import ModelSpec
 from niah.errors import PermanentModelError
-from niah.media.base import MediaPart
+from niah.media.base import MediaPart, MediaSummary
+from niah.media.tokens import openai_image_tokens as image_tokens
 from tests.fakes import FakeOpenAIServer
 from tests.fakes.media import mp4_clip, openai_content, png_frames, wav_clip
 
@@ -133,15 +134,16 @@ def test_image_tokens_follow_openais_worked_examples(tmp_path: Path) -> None:
     assert image_tokens(1024, 1024, "high") == 765
     assert image_tokens(2048, 4096, "high") == 1105
     assert image_tokens(4096, 8192, "low") == 85
-    assert image_tokens(64, 48, None) == 85 + 170  # small images are never scaled up
+    assert image_tokens(64, 48, "high") == 85 + 170  # small images are never scaled up
     frames = png_frames(tmp_path, 3, size=(1280, 720))
     spec = ModelSpec(id="openai/gpt-4o")
     # 1280x720 -> 1365x768 -> 3x2 tiles
-    assert OpenAIBackend.media_tokens(spec, frames) == 3 * (85 + 170 * 6)
+    summary = MediaSummary.of("video", "frames", frames, 3.0, size=(1280, 720))
+    assert OpenAIBackend.media_tokens(spec, summary) == 3 * (85 + 170 * 6)
     low = spec.model_copy(update={"options": {"detail": "low"}})
-    assert OpenAIBackend.media_tokens(low, frames) == 3 * 85
-    audio = MediaPart("audio", "/x.wav", "audio/wav", "1" * 64, 1, 0.0, duration_s=60.0)
-    assert OpenAIBackend.media_tokens(spec, [audio]) is None  # no published rate
+    assert OpenAIBackend.media_tokens(low, summary) == 3 * 85
+    audio = MediaSummary("audio", "wav", 60.0)
+    assert OpenAIBackend.media_tokens(spec, audio) is None  # no published rate
 
 
 async def test_more_than_500_images_is_a_gray_row_for_openai_only(tmp_path: Path) -> None:

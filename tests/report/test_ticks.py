@@ -141,3 +141,15 @@ def test_labels_turn_only_when_they_would_touch() -> None:
     assert {t.get_rotation() for t in ax.get_xticklabels()} == {45.0}
     few = plot_heatmap(rows_frame([make_row(n, 0, 1.0) for n in GPT4_LENGTHS]))
     assert {t.get_rotation() for t in heatmap_axes(few)[0].get_xticklabels()} == {0.0}
+
+
+def test_duration_axes_read_in_minutes_or_hours() -> None:
+    from niah.report.ticks import duration_axis_label, duration_labels
+
+    assert duration_labels([30, 60, 120]) == ["0.5", "1", "2"]
+    assert duration_axis_label([30, 60, 120]) == "Duration (minutes)"
+    assert duration_labels([72, 4320]) == ["1.2", "72"]
+    assert duration_axis_label([72, 4320, 10800]) == "Duration (hours)"
+    assert duration_labels([72, 4320, 10800]) == ["0.02", "1.2", "3"]
+    assert duration_axis_label([5, 10, 90]) == "Duration (seconds)"
+    assert duration_labels([5, 10, 90]) == ["5", "10", "90"]
