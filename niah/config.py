@@ -476,7 +476,8 @@ class Experiment(_Strict):
     """One model or a list; a string is an id, a mapping is a full ``ModelSpec``."""
     tokenizer: str = "auto"
     haystack: HaystackSpec = Field(default_factory=HaystackSpec)
-    needles: list[NeedleSpec] = Field(min_length=1, max_length=1000)
+    needles: list[NeedleSpec] = Field(default_factory=list, max_length=1000)
+    """What to hide (the ``needle`` task needs one at least; other tasks make their own)."""
     grid: GridSpec = Field(default_factory=GridSpec)
     prompt: PromptSpec = Field(default_factory=PromptSpec)
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
@@ -514,7 +515,7 @@ class Experiment(_Strict):
     @field_validator("needles")
     @classmethod
     def _something_to_find(cls, v: list[NeedleSpec]) -> list[NeedleSpec]:
-        if all(n.distractor for n in v):
+        if v and all(n.distractor for n in v):
             raise ValueError("every needle is a distractor: at least one must be asked for")
         return v
 
@@ -534,6 +535,12 @@ class Experiment(_Strict):
     @classmethod
     def _unique_models(cls, v: list[ModelSpec]) -> list[ModelSpec]:
         return unique_models(v)
+
+    @model_validator(mode="after")
+    def _needles_for_needle_task(self) -> Experiment:
+        if self.task.name == "needle" and not self.needles:
+            raise ConfigError("needles", "at least one needle is needed")
+        return self
 
     def resolve_path(self, path: str) -> Path:
         p = Path(path).expanduser()
