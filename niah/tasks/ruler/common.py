@@ -143,17 +143,22 @@ def fit_count(make: Callable[[int], int], budget: int, lo: int, hi: int, what: s
               length: int) -> int:
     """The largest ``n`` in ``[lo, hi]`` with ``make(n) <= budget`` (tokens grow with n),
     by bisection as RULER does; a length too short for ``lo`` items is an error."""
-    if make(lo) > budget:
+    least = make(lo)
+    if least > budget:
         raise HaystackError(
             f"grid.context_lengths: {length} tokens cannot hold the smallest {what} "
-            f"({make(lo)} tokens with the answer budget); use longer contexts")
+            f"({least} tokens, and {length - budget} kept for the answer); use longer contexts")
+    top = hi
     while lo < hi:
         mid = (lo + hi + 1) // 2
         if make(mid) <= budget:
             lo = mid
         else:
             hi = mid - 1
-    return lo
+    # counts are not strictly monotone (a reshuffled list merges differently): look a
+    # few items further for one that still fits
+    return max([n for n in range(lo + 1, min(lo + 9, top + 1)) if make(n) <= budget],
+               default=lo)
 
 
 class ItemPrompt:
