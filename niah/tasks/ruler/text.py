@@ -4,6 +4,7 @@ for, each item at a sentence start of its requested depth."""
 
 from __future__ import annotations
 
+import hashlib
 import random
 from dataclasses import dataclass, replace
 
@@ -13,7 +14,7 @@ from niah.haystack.corpus import Corpus
 from niah.haystack.sources import Source
 from niah.plan import Trial
 from niah.prompt import BuiltPrompt
-from niah.tasks.ruler.common import draw
+from niah.tasks.ruler.common import draw, words
 
 NEEDLE = "One of the special magic {kind} for {key} is: {value}."
 """RULER's needle sentence (``{kind}``: numbers, words or uuids)."""
@@ -52,7 +53,9 @@ def distractor_source(key_kind: str, value_kind: str, seed: int, tokens: int) ->
              for _ in range(n_lines)]
     paras = ["\n".join(lines[i:i + LINES_PER_PARAGRAPH])
              for i in range(0, n_lines, LINES_PER_PARAGRAPH)]
-    return Source(key=f"ruler-needles-v{SOURCE_VERSION}-{key_kind}-{value_kind}-{seed}-{n_lines}",
+    digest = hashlib.sha256("\n".join(words()).encode()).hexdigest()[:12]  # the pairs' words
+    return Source(key=f"ruler-needles-v{SOURCE_VERSION}-{key_kind}-{value_kind}-{seed}-{n_lines}"
+                      f"-{digest}",
                   description=f"RULER distractor needles ({key_kind} -> {value_kind})",
                   finite=True, _paragraphs=paras)
 
