@@ -93,7 +93,7 @@ def example(tokenizer: Tokenizer, rng: random.Random, n_chains: int, hops: int) 
             + ANSWER_PREFIX.format(n=hops + 1, value=values[0]))
         return prompt
 
-    n = fit_count(lambda k: tokenizer.count(text(k)), EXAMPLE_TOKENS, 5, 200,
+    n = fit_count(lambda k: tokenizer.count(text(k)), EXAMPLE_TOKENS, hops + 1, 200,
                   "variable tracking example", EXAMPLE_TOKENS)
     return text(n) + " " + " ".join(names[0]) + "\n"
 
