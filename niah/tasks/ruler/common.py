@@ -31,7 +31,8 @@ from niah.haystack.template import render_user
 from niah.plan import Trial
 from niah.prompt import BuiltPrompt, PlacedNeedle
 from niah.results import ErrorInfo
-from niah.scoring import Grade, grade as niah_grade, is_truncated
+from niah.scoring import Grade, is_truncated
+from niah.scoring import grade as niah_grade
 from niah.tokenizers import Tokenizer
 
 Metric = Literal["string_match_all", "string_match_part", "scoring"]
@@ -178,7 +179,7 @@ class ItemPrompt:
         """What a length counts: the whole prompt, or the context alone."""
         return self.context_tokens + (self.overhead if includes_prompt else 0)
 
-    def built(self, trial: Trial, items: list[tuple[str, str, str | None, int, bool]],
+    def built(self, trial: Trial, items: Sequence[tuple[str, str, str | None, int, bool]],
               haystack_tokens: int | None = None) -> BuiltPrompt:
         """The ``BuiltPrompt``; ``items`` are (text, answer, key, character offset in the
         context, distractor), their token offsets found by encoding the context once."""

@@ -161,7 +161,8 @@ class RulerQa:
     layout: ClassVar[str] = "squad"
 
     def dataset(self, experiment: Experiment, opts: QaOptions) -> Dataset:
-        return load_dataset(experiment.resolve_path(opts.path).resolve(), opts.layout or self.layout)
+        path = experiment.resolve_path(opts.path).resolve()
+        return load_dataset(path, opts.layout or self.layout)
 
     def check(self, experiment: Experiment, options: Any) -> None:
         opts = parse_options(QaOptions, options)

@@ -9,6 +9,7 @@ about 500 tokens, its answer) opens the prompt, as in RULER.
 
 from __future__ import annotations
 
+import itertools
 import random
 import string
 from typing import Any, ClassVar, Literal
@@ -70,7 +71,7 @@ def chains(rng: random.Random, n_chains: int, hops: int, letters: int,
 
 def statements(names: list[str], value: str) -> list[str]:
     return [f"VAR {names[0]} = {value}"] + [
-        f"VAR {b} = VAR {a} " for a, b in zip(names, names[1:], strict=False)]
+        f"VAR {b} = VAR {a} " for a, b in itertools.pairwise(names)]
 
 
 def example(tokenizer: Tokenizer, rng: random.Random, n_chains: int, hops: int) -> str:

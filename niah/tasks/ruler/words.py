@@ -40,7 +40,8 @@ FWE_INSTRUCTION = ("Read the following coded text and track the frequency of eac
                    "Find the three most frequently appeared coded words. {context}\n")
 FWE_QUESTION = ("Question: Do not provide any explanation. Please ignore the dots '....'. "
                 "What are the three most frequently appeared words in the above coded text?")
-FWE_PREFIX = " Answer: According to the coded text above, the three most frequently appeared words are:"
+FWE_PREFIX = (" Answer: According to the coded text above, the three most frequently appeared "
+              "words are:")
 SMALL = 4096
 """Below this length RULER's cwe uses smaller frequencies (6 and 1) and a smaller example."""
 
@@ -134,7 +135,8 @@ class CweBuilder:
             word_list, common = cwe_list(random.Random(list_seed), pool, n, o.num_cw,
                                          freq_cw, freq_ucw)
             context = numbered(word_list)[0]
-            return ItemPrompt(self.tokenizer, template, context, question + prefix), word_list, common
+            ip = ItemPrompt(self.tokenizer, template, context, question + prefix)
+            return ip, word_list, common
 
         def cost(n: int) -> int:
             return prompt(n)[0].tokens(exp.grid.length_includes_prompt)
@@ -168,8 +170,9 @@ class FweOptions(RulerOptions):
 
 def zeta(a: float, n: int = 1000) -> float:
     """Riemann zeta for a > 1 (Euler-Maclaurin after ``n`` terms; error < 1e-12)."""
-    head = sum(k ** -a for k in range(1, n))
-    return head + n ** (1 - a) / (a - 1) + n ** -a / 2 + a * n ** (-a - 1) / 12
+    head: float = sum(1.0 / k**a for k in range(1, n))
+    tail: float = n ** (1 - a) / (a - 1) + 0.5 / n**a + a / (12 * n ** (a + 1))
+    return head + tail
 
 
 class FrequentWords:
@@ -224,7 +227,8 @@ class FweBuilder:
         n = fit_count(lambda k: prompt(k)[0].tokens(exp.grid.length_includes_prompt), budget,
                       least, max(budget * 4, least), "coded text", trial.context_length)
         ip, coded = prompt(n)
-        offsets, at = {}, 0
+        offsets: dict[str, int] = {}
+        at = 0
         for w in coded:
             offsets.setdefault(w, at)
             at += len(w) + 1

@@ -157,10 +157,10 @@ def test_the_output_convention_needs_lengths_that_include_the_prompt() -> None:
     assert built(ok)[0].context_tokens == 1000  # the context alone, as niah's default
 
 
-@pytest.mark.parametrize("task", ITEM_TASKS + ["niah_single_1", "vt"])
+@pytest.mark.parametrize("task", [*ITEM_TASKS, "niah_single_1", "vt"])
 def test_too_short_a_length_says_so(task: str) -> None:
     from niah.errors import UserError
 
     exp = experiment(task, lengths=[100])
-    with pytest.raises(UserError, match="grid.context_lengths"):
+    with pytest.raises(UserError, match=r"grid\.context_lengths"):
         built(exp)

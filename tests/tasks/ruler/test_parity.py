@@ -17,6 +17,7 @@ Differences deliberately kept (and documented in the README's table):
 from __future__ import annotations
 
 import collections
+import itertools
 import re
 
 import pytest
@@ -118,7 +119,7 @@ def test_vt_is_rulers_input_after_its_one_shot_example() -> None:
         # the chain: in order, each hop naming the one before
         chain = [n for n in bp.needles if not n.distractor]
         assert chain[0].text == f"VAR {chain[0].answer} = {value}."
-        for a, b in zip(chain, chain[1:], strict=False):
+        for a, b in itertools.pairwise(chain):
             assert b.text == f"VAR {b.answer} = VAR {a.answer}."
             assert b.token_offset > a.token_offset
 

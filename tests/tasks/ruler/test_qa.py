@@ -73,7 +73,8 @@ def test_missing_hotpotqa_fields_are_named(tmp_path: Path) -> None:
     assert _broken(tmp_path, data, "qa_2").message == "qa_2.json: [2]: missing field 'answer'"
     data = copy.deepcopy(HOTPOT)
     data[0]["context"][1] = ["Brackenford"]
-    assert "[0].context[1]: expected [title, [sentences]]" in _broken(tmp_path, data, "qa_2").message
+    err = _broken(tmp_path, data, "qa_2")
+    assert "[0].context[1]: expected [title, [sentences]]" in err.message
 
 
 def test_unreadable_or_empty_files_are_config_errors(tmp_path: Path) -> None:
