@@ -134,8 +134,10 @@ class NiahBuilder:
         asked = sorted(rng.sample(range(len(keys)), s["num_queries"]))
         order = asked + [i for i in range(len(keys)) if i not in asked]
         n = len(keys) * s["num_values"]
-        depths = [trial.requested_depth] + [float(d) for d in rng.sample(
-            [d for d in DEPTHS if d != round(trial.requested_depth)] or list(DEPTHS), n - 1)]
+        pool = [float(d) for d in DEPTHS if d != round(trial.requested_depth)]
+        others = (rng.sample(pool, n - 1) if n - 1 <= len(pool)  # RULER's 40 depths
+                  else [round(rng.uniform(0, 100), 4) for _ in range(n - 1)])
+        depths = [trial.requested_depth, *others]
         kind = s["value_kind"]
         items = [Item(NEEDLE.format(kind=kind, key=keys[k], value=v), v, keys[k], 0.0,
                       distractor=k not in asked) for k in order for v in values[k]]

@@ -73,3 +73,10 @@ def test_the_distractor_haystack_is_seeded_and_long_enough() -> None:
     lines = "\n".join(a.paragraphs()).split("\n")
     assert len(lines) >= 500 and all(line.startswith("One of the special magic numbers for ")
                                       for line in lines)
+
+
+def test_more_needles_than_rulers_forty_depths() -> None:
+    exp = experiment("niah_multikey_1", lengths=[6000], options={"num_keys": 30, "num_values": 3})
+    bp = built(exp)[0]
+    assert len(bp.needles) == 90 and len({n.answer for n in bp.needles}) == 90
+    assert all(bp.context.count(n.text) == 1 for n in bp.needles)
