@@ -99,23 +99,20 @@ def string_match_part(references: Sequence[str], prediction: str) -> float:
 def ruler_grade(bp: BuiltPrompt, response: str, finish_reason: str | None,
                 scoring: ScoringSpec, metric: Metric) -> Grade:
     """Score per item (``hits`` in ``bp.needles`` order); distractors get a hit flag but
-    no weight. An empty reply, or a cut one that misses an answer, is an error row."""
+    no weight. RULER's metrics score a reply cut at the output limit as it stands (the
+    limit is part of the task); an empty reply is an error row, not a miss."""
     if metric == "scoring":
         return niah_grade(bp.needles, response, finish_reason, scoring)
     reply = response.strip()
-    cut = is_truncated(finish_reason)
-    reason = finish_reason or "unknown"
-    if not reply and not cut:
+    if not reply:
+        cut = is_truncated(finish_reason)
         return Grade(None, [None] * len(bp.needles), ErrorInfo(
-            kind="empty", message=f"the reply is empty (finish_reason {reason})"))
+            kind="truncated" if cut else "empty",
+            message=f"the reply is empty (finish_reason {finish_reason or 'unknown'})"
+            + ("; raise run.max_tokens (thinking models need room)" if cut else "")))
     hits: list[bool | None] = [n.answer.lower() in reply.lower() for n in bp.needles]
     refs = [n.answer for n in bp.needles if not n.distractor]
     value = (string_match_all if metric == "string_match_all" else string_match_part)(refs, reply)
-    if cut and value < 1.0:
-        return Grade(None, hits, ErrorInfo(
-            kind="truncated",
-            message=f"the reply hit the output limit ({reason}) before the answer; "
-            "raise run.max_tokens"))
     return Grade(value, hits)
 
 

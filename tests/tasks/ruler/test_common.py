@@ -49,8 +49,13 @@ def test_scripted_answers_score_all_and_wrong_answers_none(task: str) -> None:
         assert wrong.score == 0.0 and not any(wrong.hits)
         empty = t.grade(bp, "  ", "stop", SCORING, exp.task.options)
         assert empty.score is None and empty.error is not None and empty.error.kind == "empty"
-        cut = t.grade(bp, answers(bp)[0][:2], "length", SCORING, exp.task.options)
-        assert cut.score is None and cut.error is not None and cut.error.kind == "truncated"
+        # RULER scores a reply cut at its output limit as it stands
+        cut = t.grade(bp, "The answer: " + answers(bp)[0], "length", SCORING, exp.task.options)
+        assert cut.error is None and cut.score == (1 / len(answers(bp))
+                                                   if not task.startswith("qa") else 1.0)
+        thinking = t.grade(bp, "", "length", SCORING, exp.task.options)
+        assert thinking.score is None and thinking.error is not None
+        assert thinking.error.kind == "truncated"
 
 
 @pytest.mark.parametrize("task", ["niah_multivalue", "niah_multiquery", "vt", "cwe"])
