@@ -638,9 +638,10 @@ class Experiment(_Strict):
     haystack: AnyHaystack = Field(default_factory=HaystackSpec)
     """Text (``generated``, ``noise``, ``files``), or ``video`` or ``audio`` media swept
     over ``grid.durations``."""
-    needles: list[NeedleSpec] = Field(min_length=1, max_length=1000)
-    """What is hidden; a media haystack holds one needle per trial (default: the
-    Gemini 1.5 report's secret word or keyword)."""
+    needles: list[NeedleSpec] = Field(default_factory=list, max_length=1000)
+    """What to hide (the ``needle`` task needs one at least; other tasks make their own);
+    a media haystack holds one needle per trial (default: the Gemini 1.5 report's secret
+    word or keyword)."""
     grid: GridSpec = Field(default_factory=GridSpec)
     prompt: PromptSpec = Field(default_factory=PromptSpec)
     scoring: ScoringSpec = Field(default_factory=ScoringSpec)
@@ -735,7 +736,7 @@ class Experiment(_Strict):
     @field_validator("needles")
     @classmethod
     def _something_to_find(cls, v: list[NeedleSpec]) -> list[NeedleSpec]:
-        if all(n.distractor for n in v):
+        if v and all(n.distractor for n in v):
             raise ValueError("every needle is a distractor: at least one must be asked for")
         return v
 
@@ -755,6 +756,12 @@ class Experiment(_Strict):
     @classmethod
     def _unique_models(cls, v: list[ModelSpec]) -> list[ModelSpec]:
         return unique_models(v)
+
+    @model_validator(mode="after")
+    def _needles_for_needle_task(self) -> Experiment:
+        if self.task.name == "needle" and not self.needles:
+            raise ConfigError("needles", "at least one needle is needed")
+        return self
 
     def resolve_path(self, path: str) -> Path:
         p = Path(path).expanduser()

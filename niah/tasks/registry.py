@@ -15,6 +15,14 @@ ENTRY_POINT_GROUP = "niah.tasks"
 
 _BUILTIN: dict[str, str] = {
     # "needle": "niah.tasks.needle:NeedleTask",  (wired by the task interface work)
+    **{f"ruler/{n}": f"niah.tasks.ruler.niah_family:{n.title().replace('_', '')}" for n in (
+        "niah_single_1", "niah_single_2", "niah_single_3", "niah_multikey_1",
+        "niah_multikey_2", "niah_multikey_3", "niah_multivalue", "niah_multiquery")},
+    "ruler/vt": "niah.tasks.ruler.vt:VariableTracking",
+    "ruler/cwe": "niah.tasks.ruler.words:CommonWords",
+    "ruler/fwe": "niah.tasks.ruler.words:FrequentWords",
+    "ruler/qa_1": "niah.tasks.ruler.qa:Qa1",
+    "ruler/qa_2": "niah.tasks.ruler.qa:Qa2",
 }
 _loaded: dict[str, Task] = {}
 
