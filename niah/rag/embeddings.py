@@ -136,17 +136,25 @@ class EmbeddingsClient:
         self._http.close()
 
 
+def _pooled(vector: np.ndarray) -> np.ndarray:
+    """One vector per text: a server without pooling (llama-cpp-python's for a causal
+    model such as SmolLM2) sends one vector per token, which is mean-pooled here."""
+    return vector.mean(axis=0) if vector.ndim == 2 and len(vector) else vector
+
+
 def _vectors(reply: httpx.Response, n: int) -> list[np.ndarray]:
     """Unit vectors from an OpenAI-format reply, in input order (by ``index``)."""
     try:
         data = reply.json()["data"]
         items = sorted(data, key=lambda d: d.get("index", 0))
-        rows = [np.asarray(d["embedding"], dtype=np.float32) for d in items]
+        rows = [_pooled(np.asarray(d["embedding"], dtype=np.float32)) for d in items]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise ModelError(f"embeddings: malformed reply ({type(exc).__name__})",
                          kind="embeddings") from exc
-    if len(rows) != n or any(r.ndim != 1 or not len(r) for r in rows):
+    if len(rows) != n:
         raise ModelError(f"embeddings: {len(rows)} vectors for {n} texts", kind="embeddings")
+    if any(r.ndim != 1 or not len(r) for r in rows):
+        raise ModelError("embeddings: a reply item is not one vector", kind="embeddings")
     out = []
     for r in rows:
         norm = float(np.linalg.norm(r))

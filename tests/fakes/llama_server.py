@@ -55,7 +55,7 @@ def _ready(base_url: str) -> bool:
 @contextlib.contextmanager
 def llama_server(
     model: str | Path, *, n_ctx: int = 4096, threads: int = 1, startup_timeout_s: float = 60.0,
-    log_path: Path | None = None, logits_all: bool = False,
+    log_path: Path | None = None, logits_all: bool = False, embedding: bool = False,
 ) -> Iterator[str]:
     """Start the server, yield its base URL, and stop it (killing it if it hangs).
 
@@ -68,6 +68,7 @@ def llama_server(
         "--model", str(model), "--host", "127.0.0.1", "--port", str(port),
         "--n_threads", str(threads), "--n_threads_batch", str(threads),
         "--n_ctx", str(n_ctx), "--logits_all", str(logits_all).lower(),
+        *(["--embedding", "true"] if embedding else []),
     ]
     with open(log_path, "w+") if log_path else tempfile.TemporaryFile("w+") as log:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
