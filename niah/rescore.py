@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from niah.atomic import write_text
-from niah.config import ScoringSpec, config_error
+from niah.config import Experiment, ScoringSpec, TaskSpec, config_error
 from niah.errors import StoreError
 from niah.results import (
     ANSWER_ERRORS,
@@ -28,8 +28,10 @@ from niah.results import (
     results_file,
     rows_text,
 )
-from niah.scoring import check_spec, score_row
+from niah.scoring import check_spec
 from niah.store import RunLock, utc_now
+from niah.tasks.registry import task_options
+from niah.tasks.stored import regrade
 
 BACKUP_SUFFIX = ".bak"
 
@@ -52,12 +54,15 @@ def scoring_spec(run_dir: Path, kind: str | None, pattern: str | None) -> Scorin
     return spec
 
 
-def rescore_rows(rows: list[ResultRow], spec: ScoringSpec) -> tuple[list[ResultRow], int]:
+def rescore_rows(rows: list[ResultRow], spec: ScoringSpec,
+                 experiment: Experiment | None = None) -> tuple[list[ResultRow], int]:
     """Rows with fresh scores (API error rows untouched), and how many scores changed.
 
-    A truncated or empty answer is scored again too: a scorer that now finds the
-    answer in a cut-off reply turns the error row into a scored row, and back.
+    Each row is graded by the experiment's task (the default ``needle`` without one). A
+    truncated or empty answer is scored again too: a scorer that now finds the answer
+    in a cut-off reply turns the error row into a scored row, and back.
     """
+    task, options = task_options(experiment.task if experiment is not None else TaskSpec())
     out: list[ResultRow] = []
     changed = 0
     for row in rows:
@@ -65,7 +70,7 @@ def rescore_rows(rows: list[ResultRow], spec: ScoringSpec) -> tuple[list[ResultR
         if row.response is None or (row.error is not None and not answer_error):
             out.append(row)
             continue
-        new = score_row(row, row.response, row.finish_reason, spec)
+        new = regrade(row, task, options, spec)
         changed += new.score != row.score
         out.append(new)
     return out, changed
@@ -96,7 +101,7 @@ def rescore_run(run_dir: Path, spec: ScoringSpec) -> tuple[int, int]:
     lock = RunLock(run_dir)
     lock.acquire()
     try:
-        rows, changed = rescore_rows(read_rows(run_dir), spec)
+        rows, changed = rescore_rows(read_rows(run_dir), spec, _experiment(run_dir))
         _replace_keeping_backup(results, rows_text(rows))
         manifest = read_manifest(run_dir)
         if manifest is not None:
@@ -108,3 +113,13 @@ def rescore_run(run_dir: Path, spec: ScoringSpec) -> tuple[int, int]:
     finally:
         lock.release()
     return len(rows), changed
+
+
+def _experiment(run_dir: Path) -> Experiment | None:
+    """The run's experiment (its task grades), or None for an imported run (needles)."""
+    from niah.reconstruct import manifest_experiment
+
+    manifest = read_manifest(run_dir)
+    if manifest is None or manifest.imported_from is not None:
+        return None
+    return manifest_experiment(manifest, run_dir)

@@ -46,6 +46,7 @@ from niah.results import ANSWER_ERRORS, RESULTS_FILE, ErrorInfo, ResultRow, read
 from niah.scoring import check_spec
 from niah.shard import Shard, select
 from niah.store import RESULTS_ROOT, RunStore, resolve_run_dir
+from niah.tasks.registry import check_task
 
 SleepFn = Callable[[float], Awaitable[None]]
 BACKOFF_BASE_S = 1.0
@@ -57,10 +58,10 @@ BuilderFactory = Callable[[Experiment, ModelSpec], Builder]
 
 
 def default_builder(experiment: Experiment, model: ModelSpec) -> Builder:
-    from niah.haystack.builder import PromptBuilder
+    """The experiment's task's builder (``niah.tasks``)."""
+    from niah.tasks.registry import task_builder
 
-    builder: Builder = PromptBuilder(experiment, model)
-    return builder
+    return task_builder(experiment, model)
 
 
 async def backoff_sleep(seconds: float) -> None:
@@ -322,6 +323,7 @@ async def run_async(
     Cancelling (Ctrl-C) keeps every finished row and frees the lock.
     """
     check_spec(experiment.scoring)
+    check_task(experiment)
     trials = select(prefix_order(plan(experiment)), shard)
     shard_info = shard.as_dict() if shard is not None else None
     run_dir = resolve_run_dir(experiment, out_dir, fresh, results_root, shard_info)
