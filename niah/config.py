@@ -220,7 +220,8 @@ class KeySpec(_Strict):
     @model_validator(mode="after")
     def _names_given(self) -> KeySpec:
         spec = _required_for(self, "names", "names")
-        if spec.names is not None and len({n.strip().lower() for n in spec.names}) < len(spec.names):
+        names = spec.names or []
+        if len({n.strip().lower() for n in names}) < len(names):
             raise ValueError("names must be distinct (a key names one needle)")
         return spec
 

@@ -82,7 +82,7 @@ def value_capacity(spec: ValueSpec) -> int:
     if spec.kind == "random_word":
         return len(WORDS)
     if spec.kind == "random_number":
-        return 9 * 10 ** (spec.digits - 1) // 2
+        return int(9 * 10 ** (spec.digits - 1)) // 2
     return 1 if spec.kind == "fixed" else KEY_CAPACITY["uuid"]
 
 
@@ -91,8 +91,8 @@ def key_capacity(spec: KeySpec) -> int:
     if spec.kind == "names":
         return len(spec.names or ())
     if spec.kind == "number":
-        return 9 * 10 ** (spec.digits - 1) // 2
-    return KEY_CAPACITY[spec.kind]
+        return int(9 * 10 ** (spec.digits - 1)) // 2
+    return int(KEY_CAPACITY[spec.kind])
 
 
 _GENERATORS: dict[str, Callable[[random.Random, ValueSpec], str]] = {

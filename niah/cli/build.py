@@ -14,8 +14,8 @@ from niah.cli.common import add_experiment_args, experiment_from_args
 from niah.config import Experiment
 from niah.errors import StoreError, UserError
 from niah.exchange import check_window
-from niah.tasks.registry import task_builder
 from niah.plan import Trial, plan
+from niah.tasks.registry import task_builder
 
 
 def add_parser(sub: Any) -> None:

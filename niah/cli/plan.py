@@ -14,9 +14,9 @@ from niah.backends.registry import context_window
 from niah.cli.common import add_experiment_args, experiment_from_args
 from niah.exchange import check_window
 from niah.fmt import money, tokens
-from niah.tasks.registry import task_builder
 from niah.plan import plan
 from niah.pricing import estimate
+from niah.tasks.registry import task_builder
 from niah.tokenizers import warnings_said
 
 
