@@ -217,13 +217,16 @@ class KeySpec(_Strict):
     digits: int = Field(default=6, ge=1, le=30)
     """Digits of ``number`` keys."""
 
+    @field_validator("names")
+    @classmethod
+    def _distinct(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len({n.strip().lower() for n in v}) < len(v):
+            raise ValueError("names must be distinct (a key names one needle)")
+        return v
+
     @model_validator(mode="after")
     def _names_given(self) -> KeySpec:
-        spec = _required_for(self, "names", "names")
-        names = spec.names or []
-        if len({n.strip().lower() for n in names}) < len(names):
-            raise ValueError("names must be distinct (a key names one needle)")
-        return spec
+        return _required_for(self, "names", "names")
 
 
 class NeedleSpec(_Strict):
@@ -240,7 +243,7 @@ class NeedleSpec(_Strict):
     """How many needles of this shape, each with its own value."""
     depth_percent: float | None = Field(default=None, ge=0, le=100)
     """Pin this needle's depth instead of using the grid's."""
-    key: str | KeySpec | None = None
+    key: KeySpec | str | None = None
     """Label substituted for ``{key}`` in text and question: one fixed string (RULER
     multi-key), or a ``KeySpec`` drawing a distinct key for each of ``count`` needles."""
     distractor: bool = False

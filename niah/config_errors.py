@@ -23,7 +23,7 @@ def _error_path(loc: tuple[int | str, ...]) -> str:
     for item in loc:
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("list[int]", "RangeSpec", "LengthRange", "list[float]"):
+        elif item in ("list[int]", "RangeSpec", "LengthRange", "list[float]", "KeySpec"):
             continue
         elif "[" in str(item) and "(" in str(item):
             continue  # pydantic union branch labels
