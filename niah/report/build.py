@@ -26,6 +26,7 @@ from niah.errors import UserError
 from niah.report.compare import plot_comparison
 from niah.report.heatmap import plot_heatmap, plot_multi_needle
 from niah.report.html import ReportImages, render_html
+from niah.report.positions import has_many_needles, plot_recall_by_position, position_table
 from niah.report.scale import display_name_of, normalize_judge
 from niah.report.stats_section import stats_section
 from niah.report.write import figure_bytes, slug
@@ -160,6 +161,10 @@ def build_report(
             df, split_at=split_at, title=title, annotate=annotate))
     if is_multi_needle(df):
         images.multi_needle = emit("multi_needle", plot_multi_needle(df, confidence=confidence))
+    if has_many_needles(df):
+        images.by_position = emit("by_position", plot_recall_by_position(df, confidence))
+        report.files.append(write_text(out_dir / "by_position.csv",
+                                       table_csv(position_table(df, confidence))))
     report.files.append(write_text(out_dir / "summary.csv", summary_csv(summary)))
     by_length = recall_frame(df, "context_length", confidence)
     by_depth = recall_frame(df, "requested_depth", confidence)
