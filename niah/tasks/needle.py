@@ -8,6 +8,7 @@ shortest context can hold (``needles[i].count``).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from niah.config import Experiment, KeySpec, ModelSpec, ScoringSpec
 from niah.errors import ConfigError
 from niah.needles import draw_needles, key_capacity, value_capacity
+from niah.plan import Trial, needle_depths
 from niah.prompt import Builder, BuiltPrompt
 from niah.scoring import Grade, grade, is_truncated, score
 from niah.tokenizers import tokenizer_for
@@ -29,6 +31,10 @@ class NeedleOptions(BaseModel):
     """Score a reply cut by the output limit as it stands (the needles listed before the
     cut count) instead of recording it as a ``truncated`` error: for many needles, where
     a long list may run out of tokens and its partial recall is still the measure."""
+    one_per_trial: bool = False
+    """Each trial holds one needle of the list, ``needles[repeat mod n]``, asked by its
+    own question: a set of needle/question pairs (NoLiMa's) tested over the repeats
+    (``grid.repeats`` a multiple of the list's length tests each pair in every cell)."""
 
 
 class NeedleTask:
@@ -39,11 +45,14 @@ class NeedleTask:
 
     def check(self, experiment: Experiment, options: Any) -> None:
         _check_distinct(experiment)
-        _check_room(experiment)
+        for part in _parts(experiment, options):
+            _check_room(part)
 
     def builder(self, experiment: Experiment, model: ModelSpec, options: Any) -> Builder:
         from niah.haystack.builder import PromptBuilder  # numpy and corpora: when used
 
+        if options is not None and options.one_per_trial:
+            return OneNeedle(experiment, model)
         return PromptBuilder(experiment, model)
 
     def grade(self, bp: BuiltPrompt, response: str, finish_reason: str | None,
@@ -96,3 +105,35 @@ def _check_room(experiment: Experiment) -> None:
             f"{experiment.total_needles} needles take {sum(sizes):,} tokens of "
             f"{model.id}'s tokenizer, more than the shortest context "
             f"({shortest:,} tokens) holds; use fewer needles or longer contexts")
+
+
+def _parts(experiment: Experiment, options: Any) -> list[Experiment]:
+    """The experiments a trial may be built from: the whole, or one per needle."""
+    if options is None or not options.one_per_trial:
+        return [experiment]
+    return [experiment.model_copy(update={"needles": [spec]}) for spec in experiment.needles]
+
+
+class OneNeedle:
+    """``one_per_trial``: trial k is built from ``needles[k.repeat mod n]`` alone, by one
+    ``PromptBuilder`` per needle sharing the tokenizer (corpora load from niah's cache)."""
+
+    def __init__(self, experiment: Experiment, model: ModelSpec) -> None:
+        from niah.haystack.builder import PromptBuilder
+
+        self.parts = _parts(experiment, NeedleOptions(one_per_trial=True))
+        first = PromptBuilder(self.parts[0], model)
+        self.tokenizer = first.tokenizer
+        self.source = first.source
+        self._builders: dict[int, PromptBuilder] = {0: first}
+        self._model = model
+
+    def build(self, trial: Trial) -> BuiltPrompt:
+        from niah.haystack.builder import PromptBuilder
+
+        k = trial.repeat % len(self.parts)
+        if k not in self._builders:
+            self._builders[k] = PromptBuilder(self.parts[k], self._model, self.tokenizer)
+        depths = needle_depths(self.parts[k], trial.requested_depth)
+        built = self._builders[k].build(dataclasses.replace(trial, needle_depths=depths))
+        return dataclasses.replace(built, trial=trial)  # the row is the planned trial's
