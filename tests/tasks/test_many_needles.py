@@ -135,3 +135,37 @@ def test_check_passes_what_fits() -> None:
     check_task(many(32_000))
     with pytest.raises(ConfigError, match=r"^needles\[0\]\.count: 1000 needles take"):
         check_task(many(16_000))
+
+
+def test_many_needles_run_rescore_and_rebuild_end_to_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A scripted model that recalls about half the needles: per-needle results in the
+    row, the score their fraction, ``niah prompt`` rebuilds the same prompt."""
+    import json
+
+    from niah.reconstruct import rebuild
+    from niah.results import read_rows
+
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "exp.yaml"
+    path.write_text(yaml.safe_dump({
+        "name": "many", "tokenizer": "tiktoken:cl100k_base",
+        "model": {"id": "scripted/half", "options": {
+            "recall": 0.5, "pattern": r"The special magic number for \S+ is (\d+)\."}},
+        "needles": [{**NEEDLE, "count": 40}],
+        "prompt": {"question": "List all {count} numbers."},
+        "grid": {"context_lengths": [2000, 4000], "depth_percents": [0]}}))
+    assert main(["run", str(path), "--out", "run"]) == 0
+    rows = read_rows(tmp_path / "run")
+    assert len(rows) == 2
+    for r in rows:
+        found = [n.found for n in r.needles]
+        assert len(found) == 40 and len({n.key for n in r.needles}) == 40
+        assert 5 < sum(bool(f) for f in found) < 35 and r.score == sum(found) / 40
+        assert all((n.answer in (r.response or "")) == n.found for n in r.needles)
+    assert rebuild(tmp_path / "run", rows[0].trial_id).matches
+    assert main(["build", str(path), "--out", "prompts.jsonl"]) == 0
+    built = [json.loads(x) for x in (tmp_path / "prompts.jsonl").read_text().splitlines()]
+    assert {b["prompt_sha256"] for b in built} == {r.prompt_sha256 for r in rows}
+    capsys.readouterr()
