@@ -100,6 +100,9 @@ def _check_room(experiment: Experiment) -> None:
             per_spec.append(sum(sizes[at : at + spec.count]))
             at += spec.count
         i = max(range(len(per_spec)), key=per_spec.__getitem__)
+        if experiment.needles[i].count == 1:  # no count to lower: the lengths are too short
+            raise ConfigError("grid.context_lengths", f"{shortest} tokens cannot hold the "
+                              f"needles ({sum(sizes)} tokens); use longer contexts")
         raise ConfigError(
             f"needles[{i}].count",
             f"{experiment.total_needles} needles take {sum(sizes):,} tokens of "

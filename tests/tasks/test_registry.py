@@ -107,3 +107,11 @@ def test_task_options_error_names_the_key() -> None:
                            "task": {"name": "needle", "options": {"bogus": 1}}})
     with pytest.raises(ConfigError, match=r"^task\.options\.bogus: unknown key"):
         registry.check_task(exp)
+
+
+def test_schema_lists_the_task_names() -> None:
+    from niah.schema import experiment_schema
+
+    name = experiment_schema()["$defs"]["TaskSpec"]["properties"]["name"]
+    assert name["examples"] == registry.task_names() and "needle" in name["examples"]
+    assert "Known: needle" in name["description"]
