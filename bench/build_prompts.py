@@ -1,7 +1,7 @@
 """Prompt-building speed and memory, measured side by side in one run.
 
     python bench/build_prompts.py [--corpus DIR] [--repeats N] [--grid log|linear|both]
-                                  [--skip-10m]
+                                  [--skip-10m] [--needles]
 
 1. Two 10-length x 10-depth grids on a folder corpus with cl100k_base: lengths
    1K -> 1M log-spaced, and gkamradt's classic linear spacing (1K, 112K, ... 1M:
@@ -14,6 +14,10 @@
    ratios are medians of the per-repetition ratios.
 2. One 10M-token prompt (the corpus repeated), in a fresh process: wall time and
    peak resident memory.
+3. Many needles (``--needles``): one prompt of 1,000 distinct key->value needles
+   beside one of a single needle, at 128K and 1M tokens, built side by side in one
+   warm process (corpus loaded, a first build discarded), alternating; medians with
+   (min-max) and their ratio.
 
 Targets (issues 2 and 9): each grid within 1.3x of the floor; 10M prompt under 10 s
 and 1.5 GiB.
@@ -110,6 +114,41 @@ def ten_million(corpus: Path) -> None:
     print(f"{dt:.2f} {peak:.3f} {bp.context_tokens} {end - start}")
 
 
+MANY = {"text": "The special magic number for {key} is {value}.", "count": 1000,
+        "key": {"kind": "word_pair"}, "value": {"kind": "random_number"}}
+
+
+def many_needles(corpus: Path, repeats: int) -> None:
+    """1,000 needles beside one, per length, in one warm process (see the docstring)."""
+    from niah import load_experiment, plan
+    from niah.tasks.registry import task_builder
+
+    print(f"1,000 needles vs 1 (warm, cl100k_base, {corpus.name}); median (min-max) of "
+          f"{repeats}, seconds per prompt")
+    print(f"{'length':>8s}  {'1 needle':19s}  {'1,000 needles':19s}  ratio")
+    for length in (128_000, 1_000_000):
+        builders, trials = {}, {}
+        for name, needles in (("one", [NEEDLE]), ("many", [MANY])):
+            exp = load_experiment({
+                "name": "bench", "model": "openai/gpt-4", "tokenizer": "tiktoken:cl100k_base",
+                "haystack": {"kind": "files", "path": str(corpus)}, "needles": needles,
+                "grid": {"context_lengths": [length], "depth_percents": [0, 50],
+                         "repeats": repeats + 1}})
+            builders[name] = task_builder(exp, exp.model[0])
+            trials[name] = plan(exp)
+            builders[name].build(trials[name][-1])  # warm: corpus, tables, hashes
+        times: dict[str, list[float]] = {"one": [], "many": []}
+        for k in range(repeats):
+            for name in ("one", "many"):
+                t0 = time.perf_counter()
+                bp = builders[name].build(trials[name][k])
+                times[name].append(time.perf_counter() - t0)
+                assert bp.context_tokens == length
+        ratio = [m / o for m, o in zip(times["many"], times["one"], strict=True)]
+        print(f"{length:>8,d}  {_spread(times['one']):19s}  {_spread(times['many']):19s}  "
+              f"{_spread(ratio, '{:.1f}x')}")
+
+
 def _spread(xs: list[float], fmt: str = "{:.2f}") -> str:
     return f"{fmt.format(statistics.median(xs))} ({fmt.format(min(xs))}-{fmt.format(max(xs))})"
 
@@ -171,6 +210,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--grid", choices=["log", "linear", "both"], default="both")
     ap.add_argument("--skip-10m", action="store_true")
+    ap.add_argument("--needles", action="store_true",
+                    help="only the 1,000-needle vs 1-needle comparison")
     ap.add_argument("--child-10m", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--child", choices=["floor", "cold", "warm"], help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -182,6 +223,9 @@ def main() -> None:
         return
     if not args.corpus.is_dir():
         sys.exit(f"corpus folder not found: {args.corpus}")
+    if args.needles:
+        many_needles(args.corpus, args.repeats)
+        return
     print(
         f"100 prompts: 10 lengths 1K-1M x 10 depths, cl100k_base, {args.corpus.name}; "
         f"each run a fresh process; median (min-max) of {args.repeats}"
@@ -204,6 +248,7 @@ def main() -> None:
             f"10M-token prompt (cold): {float(out[0]):.2f} s, peak RSS {float(out[1]):.2f} GiB, "
             f"{int(out[2]):,} tokens exact, {int(out[3]):,} characters"
         )
+    many_needles(args.corpus, args.repeats)
 
 
 if __name__ == "__main__":

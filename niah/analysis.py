@@ -24,7 +24,14 @@ import pandas as pd
 from niah.checks import TokenMismatch, token_mismatch
 from niah.errors import UserError
 from niah.lengths import LengthBasis, length_basis
-from niah.results import ANSWER_ERRORS, ResultRow, read_manifest, read_rows, results_file
+from niah.results import (
+    ANSWER_ERRORS,
+    Manifest,
+    ResultRow,
+    read_manifest,
+    read_rows,
+    results_file,
+)
 from niah.stats import (
     CONFIDENCE,
     RULER_THRESHOLD,
@@ -40,7 +47,12 @@ class ResultsWarning(UserWarning):
     """Something in the results deserves a word (e.g. a trial stored twice)."""
 
 
-def _flatten(row: ResultRow, run_dir: str, tokenizer: str | None) -> dict[str, Any]:
+DEFAULT_TASK = "needle"
+"""The task of runs whose config names none (every run before tasks existed)."""
+
+
+def _flatten(row: ResultRow, run_dir: str, tokenizer: str | None,
+             task: str = DEFAULT_TASK) -> dict[str, Any]:
     error = row.error
     return {
         "run_dir": run_dir,
@@ -82,6 +94,7 @@ def _flatten(row: ResultRow, run_dir: str, tokenizer: str | None) -> dict[str, A
         "extra": row.extra,
         "judge": row.judge.model_dump() if row.judge is not None else None,
         "tokenizer": tokenizer,
+        "task": task,
     }
 
 
@@ -95,26 +108,29 @@ COLUMNS = (
     "usage_completion_tokens", "usage_cached_tokens", "cost_usd", "cache_savings_usd",
     "finish_reason",
     "attempts", "cached", "seed", "prompt_sha256", "niah_version", "timestamp",
-    "schema_version", "extra", "judge", "tokenizer", "series",
+    "schema_version", "extra", "judge", "tokenizer", "task", "series",
 )
 """Column order of ``load_results`` (``series`` is the label a model is drawn under,
 ``tokenizer`` the name the run's manifest gives for the model's lengths, or None;
-``judge`` the LLM judge's verdict as a dict, ``ResultRow.judge``, or None)."""
+``judge`` the LLM judge's verdict as a dict, ``ResultRow.judge``, or None; ``task`` the
+run's task, from its manifest)."""
 
 _FLOAT_COLUMNS = ("requested_depth", "actual_depth", "score", "latency_s", "cost_usd",
                   "cache_savings_usd")
 
 
 def rows_frame(
-    rows: list[ResultRow], run_dir: str = "", tokenizers: Mapping[str, str | None] | None = None
+    rows: list[ResultRow], run_dir: str = "", tokenizers: Mapping[str, str | None] | None = None,
+    task: str = DEFAULT_TASK,
 ) -> pd.DataFrame:
     """Rows -> the flattened frame ``load_results`` returns (for rows built in memory).
 
     ``tokenizers`` maps a model id to the tokenizer its lengths were counted in (as a
     manifest's ``models[].tokenizer`` does); a model left out gets None (unknown).
+    ``task`` is the task the rows come from (``task.name`` of the run's config).
     """
     names = tokenizers or {}
-    df = pd.DataFrame([_flatten(r, run_dir, names.get(r.model)) for r in rows],
+    df = pd.DataFrame([_flatten(r, run_dir, names.get(r.model), task) for r in rows],
                       columns=list(COLUMNS[:-1]))
     for column in _FLOAT_COLUMNS:
         df[column] = pd.to_numeric(df[column], errors="coerce").astype(float)
@@ -127,7 +143,9 @@ def load_results(*run_dirs: str | Path) -> pd.DataFrame:
 
     A trial stored twice in one run (same model and trial_id) keeps its last row.
     ``series`` is the model id, or ``model (run dir name)`` when one model appears in
-    several of the given runs, so their grids are kept apart.
+    several of the given runs, so their grids are kept apart; when the runs hold
+    several tasks it is ``model [task]``, so recall and effective context lengths are
+    per task.
     """
     if not run_dirs:
         raise UserError("load_results: give at least one run directory")
@@ -139,7 +157,7 @@ def load_results(*run_dirs: str | Path) -> pd.DataFrame:
         tokenizers = None
         if manifest is not None:
             tokenizers = {m: manifest.tokenizer_of(m) for m in {r.model for r in rows}}
-        frame = rows_frame(rows, str(Path(run_dir)), tokenizers)
+        frame = rows_frame(rows, str(Path(run_dir)), tokenizers, _task_of(manifest))
         before = len(frame)
         frame = frame.drop_duplicates(subset=["model", "trial_id"], keep="last")
         if len(frame) < before:
@@ -150,14 +168,23 @@ def load_results(*run_dirs: str | Path) -> pd.DataFrame:
             )
         frames.append(frame)
     df = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    runs_per_model = df.groupby("model")["run_dir"].nunique()
+    if df["task"].nunique() > 1:  # one series per model and task
+        df["series"] = [f"{m} [{t}]" for m, t in zip(df["model"], df["task"], strict=True)]
+    runs_per_model = df.groupby("series")["run_dir"].nunique()
     shared = set(runs_per_model[runs_per_model > 1].index)
     if shared:
         df["series"] = [
-            f"{m} ({Path(r).name or r})" if m in shared else m
-            for m, r in zip(df["model"], df["run_dir"], strict=True)
+            f"{s} ({Path(r).name or r})" if s in shared else s
+            for s, r in zip(df["series"], df["run_dir"], strict=True)
         ]
     return df.reset_index(drop=True)
+
+
+def _task_of(manifest: Manifest | None) -> str:
+    """The task a run was made with (its config's ``task``; older runs: ``needle``)."""
+    task = (manifest.config.get("task") if manifest is not None else None) or DEFAULT_TASK
+    name = task.get("name", DEFAULT_TASK) if isinstance(task, dict) else task
+    return str(name)
 
 
 def series_labels(df: pd.DataFrame) -> list[str]:
@@ -413,6 +440,7 @@ def summarize(
         records.append(
             {
                 "model": label,
+                "task": str(sub["task"].iloc[0]) if "task" in sub.columns else DEFAULT_TASK,
                 "trials": len(sub),
                 "scored": int(counts["scored"].sum()),
                 "errors": errors,

@@ -250,6 +250,29 @@ class ValueSpec(_Strict):
         return _required_for(self, "fixed", "value")
 
 
+class KeySpec(_Strict):
+    """Keys drawn per needle, distinct within a trial and absent from the haystack: many
+    key->value needles in one context (the Gemini 1.5 report's 100 needles)."""
+
+    kind: Literal["word_pair", "uuid", "number", "names"] = "word_pair"
+    """``word_pair`` (``amethyst-falcon``), ``uuid``, ``number`` or one of ``names``."""
+    names: list[str] | None = Field(default=None, min_length=1)
+    """The keys to draw from for ``names`` (cities, objects), without replacement."""
+    digits: int = Field(default=6, ge=1, le=30)
+    """Digits of ``number`` keys."""
+
+    @field_validator("names")
+    @classmethod
+    def _distinct(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None and len({n.strip().lower() for n in v}) < len(v):
+            raise ValueError("names must be distinct (a key names one needle)")
+        return v
+
+    @model_validator(mode="after")
+    def _names_given(self) -> KeySpec:
+        return _required_for(self, "names", "names")
+
+
 class NeedleSpec(_Strict):
     """One needle (or ``count`` needles of the same shape)."""
 
@@ -264,8 +287,9 @@ class NeedleSpec(_Strict):
     """How many needles of this shape, each with its own value."""
     depth_percent: float | None = Field(default=None, ge=0, le=100)
     """Pin this needle's depth instead of using the grid's."""
-    key: str | None = None
-    """Optional label substituted for ``{key}`` in text and question (RULER multi-key)."""
+    key: KeySpec | str | None = None
+    """Label substituted for ``{key}`` in text and question: one fixed string (RULER
+    multi-key), or a ``KeySpec`` drawing a distinct key for each of ``count`` needles."""
     distractor: bool = False
     """Inserted but never asked for (RULER's distractors): not scored; a response that
     repeats its value is recorded per needle as ``found``."""
@@ -280,6 +304,8 @@ class NeedleSpec(_Strict):
             raise ValueError("text must contain {value} when value is given")
         if self.count > 1 and (self.value is None or self.value.kind == "fixed"):
             raise ValueError("count > 1 needs a random value so each needle differs")
+        if isinstance(self.key, KeySpec) and "{key}" not in self.text:
+            raise ValueError("text must contain {key} when key is drawn")
         return self
 
 
@@ -463,7 +489,8 @@ class PromptSpec(_Strict):
     template: str = DEFAULT_TEMPLATE
     """User message; must contain ``{context}`` and ``{question}``."""
     question: str | None = None
-    """Overrides the needles' own questions (useful with many needles)."""
+    """Overrides the needles' own questions (useful with many needles); ``{keys}``
+    becomes the asked-for needles' keys joined by commas, ``{count}`` their number."""
 
     @field_validator("template")
     @classmethod

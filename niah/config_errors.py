@@ -27,7 +27,8 @@ def _error_path(loc: tuple[int | str, ...]) -> str:
     for i, item in enumerate(loc):
         if isinstance(item, int):
             parts.append(f"[{item}]")
-        elif item in ("list[int]", "RangeSpec", "LengthRange", "DurationRange", "list[float]"):
+        elif item in ("list[int]", "RangeSpec", "LengthRange", "DurationRange", "list[float]",
+                      "KeySpec"):
             continue
         elif item in _HAYSTACK_TAGS and i and loc[i - 1] == "haystack":
             continue  # the haystack union's branch label

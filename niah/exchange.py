@@ -19,8 +19,8 @@ from niah.pricing import cache_savings, cost, price_for
 from niah.prompt import BuiltPrompt
 from niah.prompt_cache import cache_hint
 from niah.results import ErrorInfo, NeedleResult, ResultRow, UsageInfo
-from niah.scoring import grade
 from niah.store import utc_now
+from niah.tasks.registry import task_options
 from niah.tokenizers import Tokenizer
 
 
@@ -53,7 +53,9 @@ def make_row(
         extra["media"] = {"form": bp.media_form, "parts": len(bp.media),
                           "bytes": sum(p.nbytes for p in bp.media)}
     if completion is not None:
-        graded = grade(bp.needles, completion.text, completion.finish_reason, experiment.scoring)
+        task, options = task_options(experiment.task)
+        graded = task.grade(bp, completion.text, completion.finish_reason, experiment.scoring,
+                            options)
         row_score, hits, error = graded.score, graded.hits, graded.error
         usage = UsageInfo(**completion.usage.model_dump())
         prompt = usage.prompt_tokens if usage.prompt_tokens is not None else bp.prompt_tokens

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from niah.config import Experiment, NeedleSpec, ValueSpec
+from niah.config import Experiment, KeySpec, NeedleSpec, ValueSpec
 from niah.errors import HaystackError
 
 # Concrete, uncommon nouns for ``random_word``; none occurs in niah's generated prose.
@@ -57,15 +57,48 @@ class Needle:
     distractor: bool = False
 
 
-def _number(rng: random.Random, spec: ValueSpec) -> str:
+def _uuid(rng: random.Random) -> str:
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def _digits(rng: random.Random, digits: int) -> str:
     first = str(rng.randint(1, 9))
-    return first + "".join(str(rng.randint(0, 9)) for _ in range(spec.digits - 1))
+    return first + "".join(str(rng.randint(0, 9)) for _ in range(digits - 1))
+
+
+_KEYS: dict[str, Callable[[random.Random, KeySpec], str]] = {
+    "word_pair": lambda rng, spec: f"{rng.choice(WORDS)}-{rng.choice(WORDS)}",
+    "uuid": lambda rng, spec: _uuid(rng),
+    "number": lambda rng, spec: _digits(rng, spec.digits),
+    "names": lambda rng, spec: rng.choice(spec.names or [""]),
+}
+KEY_CAPACITY = {"word_pair": len(WORDS) ** 2 // 2, "uuid": 10**9}
+"""Distinct keys a kind can give (well within reach of 1,000 redraws); ``number`` and
+``names`` are counted from the spec (``key_capacity``)."""
+
+
+def value_capacity(spec: ValueSpec) -> int:
+    """Distinct values a kind can give (``fixed``: one)."""
+    if spec.kind == "random_word":
+        return len(WORDS)
+    if spec.kind == "random_number":
+        return int(9 * 10 ** (spec.digits - 1)) // 2
+    return 1 if spec.kind == "fixed" else KEY_CAPACITY["uuid"]
+
+
+def key_capacity(spec: KeySpec) -> int:
+    """Distinct keys a ``KeySpec`` can give."""
+    if spec.kind == "names":
+        return len(spec.names or ())
+    if spec.kind == "number":
+        return int(9 * 10 ** (spec.digits - 1)) // 2
+    return int(KEY_CAPACITY[spec.kind])
 
 
 _GENERATORS: dict[str, Callable[[random.Random, ValueSpec], str]] = {
-    "random_number": _number,
+    "random_number": lambda rng, spec: _digits(rng, spec.digits),
     "random_word": lambda rng, spec: rng.choice(WORDS),
-    "uuid": lambda rng, spec: str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+    "uuid": lambda rng, spec: _uuid(rng),
     "fixed": lambda rng, spec: spec.value or "",
 }
 
@@ -124,6 +157,10 @@ def draw_needles(
     out: list[Needle] = []
     for index, spec in enumerate(experiment.needles):
         for _ in range(spec.count):
+            key = spec.key
+            if isinstance(key, KeySpec):  # drawn first, so values avoid the keys too
+                key = _draw_key(key, rng, used, haystack, index)
+                used.add(key.lower())
             value = _draw_value(spec, rng, used, haystack, index)
             answer = value if spec.value is not None else (spec.answer or "")
             if spec.value is None and haystack.contains(answer):
@@ -134,10 +171,10 @@ def draw_needles(
             used.add(answer.lower())
             out.append(
                 Needle(
-                    text=_render(spec.text, value, spec.key),
+                    text=_render(spec.text, value, key),
                     answer=answer,
-                    key=spec.key,
-                    question=_render(spec.question, value, spec.key),
+                    key=key,
+                    question=_render(spec.question, value, key),
                     distractor=spec.distractor,
                 )
             )
@@ -168,10 +205,34 @@ def _draw_value(
     )
 
 
+def _draw_key(
+    spec: KeySpec, rng: random.Random, used: set[str], haystack: Haystack, index: int
+) -> str:
+    """A key no other needle of the trial has and the haystack does not hold."""
+    generate = _KEYS[spec.kind]
+    pool = [n for n in spec.names or () if n.lower() not in used]
+    for _ in range(1000):
+        key = rng.choice(pool) if spec.kind == "names" and pool else generate(rng, spec)
+        if key.lower() in used:
+            continue
+        if haystack.contains(key):
+            if spec.kind == "names":
+                pool.remove(key)
+            continue
+        return key
+    raise HaystackError(
+        f"needles[{index}].key: cannot draw distinct keys absent from the haystack "
+        f"(kind {spec.kind}); give more names or another kind"
+    )
+
+
 def question_for(experiment: Experiment, needles: list[Needle]) -> str:
     """The question asked: the prompt's override, else the needles' distinct questions."""
     if experiment.prompt.question:
-        return experiment.prompt.question
+        asked = [n for n in needles if not n.distractor]
+        keys = ", ".join(dict.fromkeys(n.key for n in asked if n.key))
+        return experiment.prompt.question.replace("{keys}", keys).replace(
+            "{count}", str(len(asked)))
     seen: list[str] = []
     for n in needles:
         if n.question and not n.distractor and n.question not in seen:

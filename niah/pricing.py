@@ -138,8 +138,6 @@ def estimated_cost(experiment: Experiment, spec: ModelSpec, prompt_tokens: int) 
 
 
 class _Builder(Protocol):
-    model: ModelSpec
-
     def build(self, trial: Trial) -> BuiltPrompt: ...
 
 
@@ -173,7 +171,7 @@ def estimate(
     from niah.plan import prefix_order
     from niah.prompt_cache import predicted_usage
 
-    spec = model or builder.model
+    spec = model or getattr(builder, "model", None) or experiment.model[0]
     max_tokens = experiment.run.max_tokens
     built: dict[int, BuiltPrompt] = {}
     prompt_total = 0

@@ -67,7 +67,7 @@ def select_row(rows: list[ResultRow], trial: str, model: str | None) -> ResultRo
 
 def rebuild(run_dir: Path, trial: str, model: str | None = None) -> Rebuilt:
     """The stored row of ``trial`` and its prompt, rebuilt byte for byte."""
-    from niah.haystack.builder import PromptBuilder
+    from niah.tasks.registry import task_builder
 
     row = select_row(read_rows(run_dir), trial, model)
     experiment = stored_experiment(run_dir)
@@ -75,5 +75,5 @@ def rebuild(run_dir: Path, trial: str, model: str | None = None) -> Rebuilt:
     if row.trial_id not in trials:
         raise ResultsError(f"{run_dir}: trial {row.trial_id} is not in the stored config's plan")
     spec = next(m for m in experiment.model if m.id == row.model)
-    prompt = PromptBuilder(experiment, spec).build(trials[row.trial_id])
+    prompt = task_builder(experiment, spec).build(trials[row.trial_id])
     return Rebuilt(row, prompt)

@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from niah.atomic import write_text
-from niah.config import ScoringSpec, config_error
+from niah.config import Experiment, ScoringSpec, TaskSpec, config_error
 from niah.errors import StoreError
 from niah.importers import JUDGE_KEY
 from niah.results import (
@@ -30,8 +30,10 @@ from niah.results import (
     results_file,
     rows_text,
 )
-from niah.scoring import check_spec, score_row
+from niah.scoring import check_spec
 from niah.store import RunLock, utc_now
+from niah.tasks.registry import task_options
+from niah.tasks.stored import regrade
 
 BACKUP_SUFFIX = ".bak"
 
@@ -59,12 +61,15 @@ def scoring_spec(run_dir: Path, kind: str | None, pattern: str | None,
     return spec
 
 
-def rescore_rows(rows: list[ResultRow], spec: ScoringSpec) -> tuple[list[ResultRow], int]:
+def rescore_rows(rows: list[ResultRow], spec: ScoringSpec,
+                 experiment: Experiment | None = None) -> tuple[list[ResultRow], int]:
     """Rows with fresh scores (API error rows untouched), and how many scores changed.
 
-    A truncated or empty answer is scored again too: a scorer that now finds the
-    answer in a cut-off reply turns the error row into a scored row, and back.
+    Each row is graded by the experiment's task (the default ``needle`` without one). A
+    truncated or empty answer is scored again too: a scorer that now finds the answer
+    in a cut-off reply turns the error row into a scored row, and back.
     """
+    task, options = task_options(experiment.task if experiment is not None else TaskSpec())
     out: list[ResultRow] = []
     changed = 0
     for row in rows:
@@ -72,7 +77,7 @@ def rescore_rows(rows: list[ResultRow], spec: ScoringSpec) -> tuple[list[ResultR
         if row.response is None or (row.error is not None and not answer_error):
             out.append(row)
             continue
-        new = score_row(unjudged(row), row.response, row.finish_reason, spec)
+        new = regrade(unjudged(row), task, options, spec)
         changed += new.score != row.score
         out.append(new)
     return out, changed
@@ -114,7 +119,7 @@ def rescore_run(run_dir: Path, spec: ScoringSpec, **judge_options: Any) -> tuple
     lock.acquire()
     try:
         old = read_rows(run_dir)
-        rows, changed = rescore_rows(old, spec)
+        rows, changed = rescore_rows(old, spec, _experiment(run_dir))
         if spec.kind == "judge":  # the baseline scored above, the judge now
             from niah.rejudge import rejudge
 
@@ -131,3 +136,13 @@ def rescore_run(run_dir: Path, spec: ScoringSpec, **judge_options: Any) -> tuple
     finally:
         lock.release()
     return len(rows), changed
+
+
+def _experiment(run_dir: Path) -> Experiment | None:
+    """The run's experiment (its task grades), or None for an imported run (needles)."""
+    from niah.reconstruct import manifest_experiment
+
+    manifest = read_manifest(run_dir)
+    if manifest is None or manifest.imported_from is not None:
+        return None
+    return manifest_experiment(manifest, run_dir)

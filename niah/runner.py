@@ -47,6 +47,7 @@ from niah.results import ANSWER_ERRORS, RESULTS_FILE, ErrorInfo, ResultRow, read
 from niah.scoring import check_spec
 from niah.shard import Shard, select
 from niah.store import RESULTS_ROOT, RunStore, resolve_run_dir
+from niah.tasks.registry import check_task
 from niah.tokenizers import Tokenizer
 
 SleepFn = Callable[[float], Awaitable[None]]
@@ -56,19 +57,12 @@ BuilderFactory = Callable[[Experiment, ModelSpec], Builder]
 
 
 def default_builder(experiment: Experiment, model: ModelSpec) -> Builder:
-    """The text builder, or the media builder for a video or audio haystack."""
-    builder: Builder
-    if experiment.media is not None:
-        from niah.media.builder import MediaBuilder
+    """The experiment's task's builder (``niah.tasks``; the needle task's for a video or
+    audio haystack is the media builder); a ``rag/`` twin retrieves from its context."""
+    from niah.rag.builder import with_rag
+    from niah.tasks.registry import task_builder
 
-        builder = MediaBuilder(experiment, model)
-    else:
-        from niah.haystack.builder import PromptBuilder
-        from niah.rag.builder import with_rag
-
-        builder = PromptBuilder(experiment, model.inner)
-        builder = with_rag(experiment, model, builder)  # a rag/ twin retrieves from its context
-    return builder
+    return with_rag(experiment, model, task_builder(experiment, model.inner))
 
 
 async def backoff_sleep(seconds: float) -> None:
@@ -352,6 +346,7 @@ async def run_async(
     Cancelling (Ctrl-C) keeps every finished row and frees the lock.
     """
     check_spec(experiment.scoring)
+    check_task(experiment)
     trials = select(prefix_order(plan(experiment)), shard)
     shard_info = shard.as_dict() if shard is not None else None
     run_dir = resolve_run_dir(experiment, out_dir, fresh, results_root, shard_info)

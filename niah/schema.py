@@ -35,6 +35,7 @@ def experiment_schema() -> dict[str, Any]:
     _describe(schema, "Experiment")
     for name in schema.get("$defs", {}):
         _describe(schema["$defs"][name], name)
+    _task_names(schema)
     return {"$schema": SCHEMA_URI, "title": "niah experiment",
             **{k: v for k, v in schema.items() if k != "title"}}
 
@@ -66,3 +67,15 @@ def _attribute_docs(cls: type) -> dict[str, str]:
                 and isinstance(after.value.value, str)):
             out[stmt.target.id] = inspect.cleandoc(after.value.value)
     return out
+
+
+def _task_names(schema: dict[str, Any]) -> None:
+    """The registered task names (built-in and ``niah.tasks`` entry points) as the task
+    name's examples: not an enum, since a plugin installed later adds names."""
+    from niah.tasks.registry import task_names
+
+    names = task_names()
+    node = schema.get("$defs", {}).get("TaskSpec", {}).get("properties", {}).get("name")
+    if node is not None:
+        node["examples"] = names
+        node["description"] = f"{node.get('description', '')} Known: {', '.join(names)}.".strip()

@@ -58,15 +58,31 @@ def _variants(text: str) -> set[str]:
 
 
 class Response:
-    """A response normalised once, so checking n needles costs n lookups, not n
-    normalisations (1,000 needles score in milliseconds)."""
+    """A response normalised once, so checking n needles costs n set lookups, not n
+    normalisations or scans of the reply: scoring is linear in needles (1,000 needles,
+    and a reply listing them all, score in milliseconds)."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.variants = _variants(text)
-        self.padded = [f" {r} " for r in self.variants]
         self.words = set().union(*(v.split(" ") for v in self.variants))
         """A one-word answer is found by a set lookup instead of a scan of the reply."""
+        self._grams: dict[int, set[str]] = {1: self.words}
+
+    def grams(self, n: int) -> set[str]:
+        """Every run of ``n`` words of the reply, made once per ``n``: an answer of n
+        words (a UUID's groups, a name) is then a set lookup too."""
+        if n not in self._grams:
+            self._grams[n] = _word_runs(self.variants, n)
+        return self._grams[n]
+
+
+def _word_runs(variants: set[str], n: int) -> set[str]:
+    out: set[str] = set()
+    for variant in variants:
+        words = variant.split(" ")
+        out.update(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    return out
 
 
 def _as_response(response: str | Response) -> Response:
@@ -77,8 +93,7 @@ def contains(answer: str, response: str | Response) -> bool:
     """True when the normalised answer appears in the response as whole words."""
     answers = {a for a in _variants(answer) if a}
     reply = _as_response(response)
-    return any(a in reply.words if " " not in a else any(f" {a} " in r for r in reply.padded)
-               for a in answers)
+    return any(a in reply.grams(a.count(" ") + 1) for a in answers)
 
 
 def exact(answer: str, response: str | Response) -> bool:

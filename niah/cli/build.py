@@ -14,8 +14,8 @@ from niah.cli.common import add_experiment_args, experiment_from_args
 from niah.config import Experiment
 from niah.errors import StoreError, UserError
 from niah.exchange import check_window
-from niah.haystack.builder import PromptBuilder
 from niah.plan import Trial, plan
+from niah.tasks.registry import task_builder
 
 
 def add_parser(sub: Any) -> None:
@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("--media: only for video or audio haystacks")
     longest = max(trials, key=lambda t: t.context_length)
     for model in experiment.model:  # refuse lengths a model cannot hold before writing
-        largest = PromptBuilder(experiment, model).build(longest)
+        largest = task_builder(experiment, model).build(longest)
         check_window(model, context_window(model), longest.context_length, largest.prompt_tokens,
                      experiment.run.max_tokens)
     try:  # a temporary file renamed at the end: an interrupted build leaves no torn file
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 def _write(out: Path, experiment: Experiment, trials: list[Trial]) -> None:
     with atomic_file(out) as f:
         for model in experiment.model:
-            builder = PromptBuilder(experiment, model)  # one corpus in memory at a time
+            builder = task_builder(experiment, model)  # one corpus in memory at a time
             for trial in trials:
                 bp = builder.build(trial)  # one at a time: never all in memory
                 row = {

@@ -83,6 +83,9 @@ def experiment_from_args(args: argparse.Namespace) -> Experiment:
         overrides["model"] = list(args.model)
     experiment = load_experiment(args.config, **overrides)
     check_models(experiment)
+    from niah.tasks.registry import check_task  # tokenizers: only for commands that build
+
+    check_task(experiment)
     return experiment
 
 

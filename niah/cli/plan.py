@@ -14,10 +14,10 @@ from niah.backends.registry import context_window
 from niah.cli.common import add_experiment_args, experiment_from_args
 from niah.exchange import check_window
 from niah.fmt import money, tokens
-from niah.haystack.builder import PromptBuilder
 from niah.plan import plan
 from niah.pricing import estimate
 from niah.rag.plan import planned_rag
+from niah.tasks.registry import task_builder
 from niah.tokenizers import warnings_said
 
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
     longest = max(trials, key=lambda t: t.context_length)
     # everything is measured before anything is printed: bad input gives one error line
     for model in experiment.model:
-        builder = PromptBuilder(experiment, model.inner)
+        builder = task_builder(experiment, model.inner)
         largest = builder.build(longest)
         sizer: Any = builder
         if model.is_rag:  # a RAG twin: its planned prompt beside the full context's
@@ -60,9 +60,10 @@ def run(args: argparse.Namespace) -> int:
                       tokens(est.max_output_tokens, approx=True), money(est.cost_usd),
                       "–" if est.cached_cost_usd is None else money(est.cached_cost_usd))
         cached_note = cached_note or est.cached_cost_usd is not None
-        note = builder.source.description
-        if builder.corpus.repeats > 1:
-            note += f", repeated {builder.corpus.repeats:.1f}x to fill the longest context"
+        source, corpus = getattr(builder, "source", None), getattr(builder, "corpus", None)
+        note = source.description if source is not None else f"task {experiment.task.name}"
+        if corpus is not None and corpus.repeats > 1:
+            note += f", repeated {corpus.repeats:.1f}x to fill the longest context"
         notes.append(escape(f"haystack for {model.id}: {note}; template overhead "
                             f"{largest.prompt_tokens - largest.context_tokens} tokens"))
     console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)

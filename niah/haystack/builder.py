@@ -48,6 +48,8 @@ MARGIN = 8
 """Tokens of stable text kept on each side of a junction in its re-encoded window."""
 FILL_RESERVE = 4096
 """Extra corpus tokens beyond the longest context, for the sentences that fill the gap."""
+BATCH_NEEDLES = 16
+"""From this many needles, the windows around them are encoded in one batch."""
 CHAT_OVERHEAD_PER_MESSAGE = 4
 CHAT_OVERHEAD_REPLY = 3
 
@@ -399,16 +401,18 @@ class PromptBuilder:
 
         total = 0
         offsets: dict[int, int] = {}
-        for w in windows:
-            wtext = w.text
+        texts = [w.text for w in windows]
+        batched = self._encode_marked(windows, texts) if len(needles) >= BATCH_NEEDLES else {}
+        for i, w in enumerate(windows):
+            wtext = texts[i]
             if wtext and not w.marks:
                 total += len(self.tokenizer.encode(wtext))
             elif wtext:
-                ids, starts = _encode_chunks(self.tokenizer, [wtext])
+                n_ids, starts = batched.get(i) or _window_starts(self.tokenizer, wtext)
                 for needle_idx, at in w.marks:
                     byte_at = len(wtext[:at].encode())
                     offsets[needle_idx] = total + int(np.searchsorted(starts, byte_at, "right")) - 1
-                total += len(ids)
+                total += n_ids
             total += w.clean_after
         placed = [
             PlacedNeedle(
@@ -422,6 +426,28 @@ class PromptBuilder:
             for i, n in enumerate(needles)
         ]
         return parts, total, placed
+
+    def _encode_marked(
+        self, windows: list[_Window], texts: list[str]
+    ) -> dict[int, tuple[int, np.ndarray]]:
+        """Token counts and byte starts of every window holding a needle, from one
+        batched encode (a thousand needles: one call, not a thousand)."""
+        marked = [i for i, w in enumerate(windows) if w.marks and texts[i]]
+        if not marked:
+            return {}
+        chunks = [texts[i] for i in marked]
+        _, starts = _encode_chunks(self.tokenizer, chunks)
+        byte_base = np.concatenate(([0], np.cumsum([len(c.encode()) for c in chunks])))
+        first = np.searchsorted(starts, byte_base, "left")  # each chunk starts a token
+        return {
+            i: (int(first[k + 1] - first[k]), starts[first[k] : first[k + 1] + 1] - byte_base[k])
+            for k, i in enumerate(marked)
+        }
+
+
+def _window_starts(tokenizer: Tokenizer, text: str) -> tuple[int, np.ndarray]:
+    ids, starts = _encode_chunks(tokenizer, [text])
+    return len(ids), starts
 
 
 _KEEP_BUILDERS = 4

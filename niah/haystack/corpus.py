@@ -133,6 +133,8 @@ class Corpus:
             return key in self.numbers
         if re.fullmatch(rb"[a-z0-9]+", key):
             return key in self.words
+        if any(w not in self.words for w in re.findall(rb"[a-z0-9]+", key)):
+            return False  # a phrase with a word the text lacks (1,000 drawn keys: no scans)
         from niah.needles import occurs_in
 
         return occurs_in(answer, self.lower)

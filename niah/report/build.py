@@ -28,6 +28,7 @@ from niah.report.agreement import agreement_frame, judge_section
 from niah.report.compare import plot_comparison
 from niah.report.heatmap import plot_heatmap, plot_multi_needle
 from niah.report.html import ReportImages, _img, render_html
+from niah.report.positions import has_many_needles, plot_recall_by_position, position_table
 from niah.report.rag import pair_table, plot_rag_pair, rag_pairs, rag_section
 from niah.report.scale import display_name_of, normalize_judge
 from niah.report.stats_section import stats_section
@@ -171,6 +172,10 @@ def build_report(
                                        table_csv(pair_table(df, model, twin))))
     if is_multi_needle(df):
         images.multi_needle = emit("multi_needle", plot_multi_needle(df, confidence=confidence))
+    if has_many_needles(df):
+        images.by_position = emit("by_position", plot_recall_by_position(df, confidence))
+        report.files.append(write_text(out_dir / "by_position.csv",
+                                       table_csv(position_table(df, confidence))))
     report.files.append(write_text(out_dir / "summary.csv", summary_csv(summary)))
     by_length = recall_frame(df, "context_length", confidence)
     by_depth = recall_frame(df, "requested_depth", confidence)

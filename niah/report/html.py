@@ -74,6 +74,8 @@ class ReportImages:
     """Per model (series label)."""
     comparison: bytes | None = None
     multi_needle: bytes | None = None
+    by_position: bytes | None = None
+    """Recall by needle position (many-needle runs: ``niah.report.positions``)."""
     dpi: int = 150
     """The PNGs' resolution: a figure W px wide is shown W * 72 / dpi CSS px wide."""
 
@@ -170,6 +172,10 @@ def render_html(
     if images.multi_needle is not None:
         body += ["<h2>Multi-needle recall</h2>",
                  _img(images.multi_needle, "Recall against context length", images.dpi)]
+    if images.by_position is not None:
+        body += ["<h2>Recall by needle position</h2>",
+                 _img(images.by_position, "Recall by needle position in the context",
+                      images.dpi)]
     body += sections
     for k, label in enumerate(records):
         body.append(_model_section(k, label, df, records[label], facts[label], images))

@@ -137,6 +137,24 @@ def test_exact_lengths_embedded_model_tokenizer(smollm2_path: Path) -> None:
     assert _check_exact(experiment, load_tokenizer(f"llamacpp:{smollm2_path}")) > 80
 
 
+MANY = [{"text": "The special magic number for {key} is {value}.", "question": "q",
+         "count": 40, "key": {"kind": "word_pair"}, "value": {"kind": "random_number"}}]
+
+
+@pytest.mark.parametrize("kind", ["tiktoken", "bytelevel", "metaspace", "llamacpp"])
+def test_exact_lengths_many_needles_batched(kind: str, request: pytest.FixtureRequest) -> None:
+    """40 needles: the windows around them are encoded in one batch (``BATCH_NEEDLES``)."""
+    if kind == "tiktoken":
+        tokenizer = load_tokenizer("tiktoken:cl100k_base")
+    elif kind == "llamacpp":
+        tokenizer = load_tokenizer(f"llamacpp:{request.getfixturevalue('smollm2_path')}")
+    else:
+        tokenizer = _hf_tokenizer(kind)
+    lengths, depths = _random_grid(7, 6, 3000, 5000)  # trained vocabularies: long needles
+    experiment = _experiment(lengths, depths, needles=MANY)
+    assert _check_exact(experiment, tokenizer) >= 30
+
+
 def test_depth_zero_and_hundred_are_the_ends() -> None:
     experiment = _experiment([1000], [0, 100])
     first, last = (build(experiment, t) for t in plan(experiment))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from niah import runner as runner_module
+from niah.aio import BACKOFF_CAP_S
 from niah.cli.main import main
 from niah.config import load_experiment
 from niah.results import ANSWER_ERRORS, ResultRow, read_rows
@@ -131,7 +131,7 @@ def test_a_30_percent_fault_sweep_completes_with_exact_accounting(
     assert len(sleeps) == tally["retried"]  # one backoff wait before each retry
     assert RETRY_AFTER_S in sleeps  # Retry-After honoured
     jitter = [s for s in sleeps if s != RETRY_AFTER_S]
-    assert jitter and all(0 <= s <= runner_module.BACKOFF_CAP_S for s in jitter)
+    assert jitter and all(0 <= s <= BACKOFF_CAP_S for s in jitter)
 
 
 def test_permanent_errors_keep_their_status(tmp_path: Path, sleeps: list[float]) -> None:
