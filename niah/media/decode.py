@@ -89,6 +89,14 @@ def sample(path: Path, fps: float, where: str = "haystack.path"
                 k += 1
 
 
+def frame_image(frame: av.VideoFrame, width: int | None = None,
+                height: int | None = None) -> Image.Image:
+    """A decoded frame as an RGB image (scaled to ``width`` x ``height`` if given)."""
+    img: Image.Image = frame.to_image(  # type: ignore[no-untyped-call]
+        width=width, height=height)
+    return img
+
+
 @dataclass
 class FileFrames:
     """A video file sampled at ``fps`` (frames scaled to even sizes, as H.264 needs)."""
@@ -120,7 +128,7 @@ class FileFrames:
         for k, frame in sample(self.path, self.fps):
             if n is not None and k >= n:
                 return
-            img: Image.Image = frame.to_image(width=self.width, height=self.height)
+            img = frame_image(frame, self.width, self.height)
             yield Frame(img, pixel_hash(img))
 
 

@@ -72,8 +72,10 @@ def write_mp4(frames: Iterable[Frame], key: str, fps: float, width: int, height:
     """
     name = hashlib.sha256(json.dumps([key, f"{fps:g}", width, height, CRF, PRESET]).encode())
     target = out_dir / f"{name.hexdigest()[:32]}.mp4"
-    if target.exists() and read_sidecar(target) is not None:
-        return _sha256(target)
+    if target.exists():
+        found, side = _sha256(target), read_sidecar(target)
+        if side is not None and side.get("sha256") == found.sha256:
+            return found
     out_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{target.name}.", suffix=".mp4")
     os.close(fd)
@@ -111,7 +113,7 @@ def _encode(frames: Iterable[Frame], fps: float, width: int, height: int, path: 
         stream.codec_context.time_base = tb
         stream.options = {"crf": str(CRF), "preset": PRESET}
         for k, frame in enumerate(frames):
-            vf = av.VideoFrame.from_image(frame.image)
+            vf = av.VideoFrame.from_image(frame.image)  # type: ignore[no-untyped-call]
             vf.pts = k
             vf.time_base = tb
             for packet in stream.encode(vf):

@@ -7,9 +7,10 @@ opens one image per frame, generated scenes are drawn once per scene.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -27,12 +28,22 @@ _MAX_CAPTION = 200
 """Characters per caption: a longer sentence is split, so it fits on the frame."""
 
 
-@dataclass
 class Frame:
-    """A sampled frame and the hash of its pixels (computed once, shared by repeats)."""
+    """A sampled frame and the hash of its pixels; a generated frame whose hash is known
+    is drawn only when its pixels are needed (a JPEG already written needs none)."""
 
-    image: Image.Image
-    digest: str
+    def __init__(self, image: Image.Image | None, digest: str,
+                 render: Callable[[], Image.Image] | None = None) -> None:
+        self._image = image
+        self.digest = digest
+        self._render = render
+
+    @property
+    def image(self) -> Image.Image:
+        if self._image is None:
+            assert self._render is not None
+            self._image = self._render()
+        return self._image
 
 
 class FrameStream(Protocol):
@@ -82,6 +93,8 @@ class Scene:
     text: str
     colour: tuple[int, int, int]
     seed: int
+    digest: str | None = None
+    """The hash of the scene's pixels, once drawn."""
 
 
 @dataclass
@@ -149,11 +162,18 @@ class GeneratedFrames:
         i = 0
         while True:
             scene = self._scene_at(i)
-            img = scene_frame(scene.text, scene.colour, scene.seed, self.width, self.height)
-            frame = Frame(img, pixel_hash(img))
+            if scene.digest is None:
+                img = self._draw(scene)
+                scene.digest = pixel_hash(img)
+                frame = Frame(img, scene.digest)
+            else:
+                frame = Frame(None, scene.digest, functools.partial(self._draw, scene))
             for _ in range(scene.count):
                 yield frame
             i = scene.start + scene.count
+
+    def _draw(self, scene: Scene) -> Image.Image:
+        return scene_frame(scene.text, scene.colour, scene.seed, self.width, self.height)
 
     def _scene_at(self, i: int) -> Scene:
         scenes = self.scenes_until(i)

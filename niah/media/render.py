@@ -80,7 +80,7 @@ def scene_frame(text: str, colour: tuple[int, int, int], seed: int, width: int,
             height * 0.05, height * 0.2)
         fill = tuple(min(255, c + rng.randint(30, 90)) for c in colour)
         shape = draw.ellipse if rng.random() < 0.5 else draw.rectangle
-        shape((x0, y0, x1, y1), fill=fill)  # type: ignore[arg-type]
+        shape((x0, y0, x1, y1), fill=fill)
     _text_block(draw, text, max(12, height // 16), width, height * 0.72, (255, 255, 255),
                 (0, 0, 0))
     return img

@@ -24,7 +24,7 @@ from niah.media.base import MediaNeedle, MediaPart, MediaTrial
 from niah.media.config import VideoHaystackSpec
 from niah.media.decode import FileFrames
 from niah.media.encode import JpegWriter, write_mp4
-from niah.media.frames import Frame, FolderFrames, FrameStream, GeneratedFrames
+from niah.media.frames import FolderFrames, Frame, FrameStream, GeneratedFrames
 from niah.media.render import needle_frame, pixel_hash
 
 FORMS = ("video", "frames")
@@ -107,12 +107,12 @@ class VideoSource:
 
     def check_duration(self, duration_s: float) -> None:
         have = self.stream.n_frames()
-        if have is not None and self.spec.too_short == "refuse":
-            if self.n_frames(duration_s) > have:
-                raise HaystackError(
-                    f"duration {duration_s:g} s is longer than the video "
-                    f"({have / self.spec.fps:g} s); set haystack.too_short: loop"
-                )
+        refuse = have is not None and self.spec.too_short == "refuse"
+        if refuse and have is not None and self.n_frames(duration_s) > have:
+            raise HaystackError(
+                f"duration {duration_s:g} s is longer than the video "
+                f"({have / self.spec.fps:g} s); set haystack.too_short: loop"
+            )
 
     def build(
         self, duration_s: float, depth: float, needle_text: str, answer: str, seed: int,
