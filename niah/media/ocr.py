@@ -80,7 +80,9 @@ class OcrTranscriber:
                     continue  # the same frame again: the same text
                 last_key = key
                 text = self._text(key, load)
-                if text and text != last_text:
+                if not text:
+                    last_text = None  # a caption that comes back is a new line
+                elif text != last_text:
                     lines.append(f"{timestamp(time_s)} {text}")
                     last_text = text
         return "\n".join(lines)
