@@ -109,14 +109,14 @@ class FileFrames:
     key: str
 
     @classmethod
-    def open(cls, path: Path, fps: float) -> FileFrames:
+    def open(cls, path: Path, fps: float, cache_dir: Path | None = None) -> FileFrames:
         length = probe_length(path)
         with _open(path, "haystack.path") as container:
             ctx = container.streams.video[0].codec_context
             width, height = ctx.width, ctx.height
         if not width or not height:
             raise HaystackError(f"haystack.path: {path} has no frame size")
-        key = f"file-{file_digest(path)[:24]}-{fps:g}fps"
+        key = f"file-{file_digest(path, cache_dir)[:24]}-{fps:g}fps"
         return cls(path, fps, max(2, width - width % 2), max(2, height - height % 2),
                    length, key)
 

@@ -7,6 +7,7 @@ opens one image per frame, generated scenes are drawn once per scene.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import random
@@ -17,7 +18,8 @@ from typing import Protocol
 
 from PIL import Image
 
-from niah.errors import HaystackError
+from niah.atomic import write_text
+from niah.errors import HaystackError, NiahError
 from niah.haystack import prose
 from niah.haystack.sentences import sentence_ends
 from niah.haystack.sources import read_text_file, split_paragraphs, text_files
@@ -195,11 +197,24 @@ def _even(n: int) -> int:
     return max(2, n - n % 2)
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: Path, cache_dir: Path | None = None) -> str:
+    """sha256 of a file's bytes; with ``cache_dir``, remembered by path, size and mtime,
+    so reopening an hours-long video does not read it all again."""
+    st = path.stat()
+    memo = None
+    if cache_dir is not None:
+        stamp = f"{path.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()
+        memo = cache_dir / "file-digests" / f"{hashlib.sha256(stamp).hexdigest()[:32]}.txt"
+        with contextlib.suppress(OSError):
+            return memo.read_text().strip()
     h = hashlib.sha256()
     with path.open("rb") as f:
         while chunk := f.read(1 << 22):
             h.update(chunk)
+    if memo is not None:
+        with contextlib.suppress(OSError, NiahError):  # a memo is only a shortcut
+            memo.parent.mkdir(parents=True, exist_ok=True)
+            write_text(memo, h.hexdigest())
     return h.hexdigest()
 
 

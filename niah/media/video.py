@@ -159,7 +159,8 @@ class VideoSource:
 
 def open_video_source(spec: VideoHaystackSpec, base_dir: Path, cache_dir: Path) -> VideoSource:
     """The video haystack a config's ``haystack`` block describes (``path`` and ``text``
-    relative to ``base_dir``, the config file's folder)."""
+    relative to ``base_dir``, the config file's folder; ``cache_dir`` remembers a video
+    file's content hash)."""
     if not spec.fps > 0:
         raise ConfigError("haystack.fps", "must be greater than 0")
     if spec.path is None:
@@ -173,4 +174,4 @@ def open_video_source(spec: VideoHaystackSpec, base_dir: Path, cache_dir: Path) 
     path = base_dir / spec.path
     if path.is_dir():
         return VideoSource(spec, FolderFrames.open(path, spec.fps), f"frames from {path}")
-    return VideoSource(spec, FileFrames.open(path, spec.fps), f"video {path}")
+    return VideoSource(spec, FileFrames.open(path, spec.fps, cache_dir), f"video {path}")

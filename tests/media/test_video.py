@@ -162,6 +162,10 @@ def test_file_source_samples_each_second(tmp_path: Path) -> None:
     src = open_video_source(_spec(path="clip.mp4"), tmp_path, tmp_path)
     assert src.max_duration_s() == 10
     assert (src.stream.width, src.stream.height) == (160, 120)
+    (memo,) = (tmp_path / "file-digests").iterdir()
+    assert memo.read_text() == hashlib.sha256(video.read_bytes()).hexdigest()
+    assert open_video_source(_spec(path="clip.mp4"), tmp_path, tmp_path).stream.key == (
+        src.stream.key)
     trial = src.build(6, 50, NEEDLE, "lantern", 1, "frames", tmp_path / "out")
     assert trial.needle.index == 3 and len(trial.parts) == 6
     for k, part in enumerate(trial.parts):
