@@ -236,3 +236,16 @@ def test_bad_input_is_one_line(tmp_path: Path) -> None:
     src = open_video_source(_spec(width=64, height=64), tmp_path, tmp_path)
     with pytest.raises(ConfigError):
         src.build(5, 50, NEEDLE, "lantern", 1, "wav", tmp_path)
+
+
+@pytest.mark.parametrize("fps", [0.5, 2.5, 29.97])
+def test_mp4_timestamps_at_any_fps(fps: float, tmp_path: Path) -> None:
+    src = open_video_source(_spec(fps=fps, width=160, height=96), tmp_path, tmp_path)
+    trial = src.build(10, 50, NEEDLE, "lantern", 1, "video", tmp_path)
+    with av.open(trial.parts[0].path) as container:
+        times = [frame.time for frame in container.decode(video=0)]
+    n = round(10 * fps)
+    assert len(times) == n
+    assert times == pytest.approx([k / fps for k in range(n)], abs=1e-9)
+    assert trial.needle.time_s == pytest.approx(trial.needle.index / fps)
+    assert abs(trial.needle.index - n / 2) <= 1
