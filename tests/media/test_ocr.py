@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -95,3 +96,27 @@ def _sidecar_frames(mp4: str) -> list[str]:
 
     frames: list[str] = json.loads(sidecar_path(Path(mp4)).read_text())["frames"]
     return frames
+
+
+def test_ocr_runs_off_the_event_loop(frames_folder: Path, tmp_path: Path) -> None:
+    """OCR waits for an event only the event loop can set: a blocked loop would hang it."""
+    go = threading.Event()
+    waited: list[bool] = []
+
+    class Waiting(ColourOcr):
+        def ocr(self, img: Image.Image) -> str:
+            waited.append(go.wait(timeout=30))
+            return super().ocr(img)
+
+    src = _source(frames_folder.parent, path="frames")
+    trial = src.build(4, 0, NEEDLE, "lantern", 1, "frames", tmp_path / "out")
+    ocr = Waiting(OcrOptions(), tmp_path / "cache")
+
+    async def main() -> str:
+        job = asyncio.create_task(ocr.transcribe(trial.parts))
+        await asyncio.sleep(0)
+        go.set()  # runs only while transcribe is awaiting its worker thread
+        return await job
+
+    assert asyncio.run(main()).count("\n") == 3
+    assert waited and all(waited)
