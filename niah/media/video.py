@@ -125,6 +125,7 @@ class VideoSource:
         if not 0 <= depth <= 100:
             raise ConfigError("depth", f"{depth:g} is not within 0-100")
         self.check_duration(duration_s)
+        out_dir = out_dir.resolve()
         fps = self.spec.fps
         n = self.n_frames(duration_s)
         index = needle_index(n, depth, self.spec.placement, seed, depths)
@@ -135,12 +136,12 @@ class VideoSource:
             )).encode()).hexdigest()
             w = write_mp4(frames, key, fps, self.stream.width, self.stream.height, out_dir)
             parts: tuple[MediaPart, ...] = (MediaPart(
-                "video", str(w.path.resolve()), "video/mp4", w.sha256, w.nbytes, 0.0,
+                "video", str(w.path), "video/mp4", w.sha256, w.nbytes, 0.0,
                 n / fps),)
         else:
             writer = JpegWriter(out_dir / "frames")
             parts = tuple(
-                MediaPart("image", str(w.path.resolve()), "image/jpeg", w.sha256, w.nbytes,
+                MediaPart("image", str(w.path), "image/jpeg", w.sha256, w.nbytes,
                           k / fps, 0.0, timestamp(k / fps))
                 for k, w in ((k, writer.write(f)) for k, f in enumerate(frames))
             )
