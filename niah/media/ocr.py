@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from PIL import Image
@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from niah.atomic import write_text
 from niah.config_errors import config_error
 from niah.errors import ConfigError, HaystackError, MissingDependency
-from niah.media.base import MediaPart
+from niah.media.base import MediaPart, Transcriber
 from niah.media.decode import frame_image, sample
 from niah.media.encode import read_sidecar
 from niah.media.render import pixel_hash
@@ -191,6 +191,10 @@ def _native_fps(path: Path) -> float:
     with av.open(str(path)) as container:
         rate = container.streams.video[0].average_rate
     return float(rate) if rate else float(Fraction(1))
+
+
+if TYPE_CHECKING:
+    _conforms: type[Transcriber] = OcrTranscriber  # mypy checks the protocol here
 
 
 def make_transcriber(options: dict[str, Any], cache_dir: Path) -> OcrTranscriber:

@@ -18,9 +18,10 @@ import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from niah.errors import ConfigError, HaystackError
-from niah.media.base import MediaNeedle, MediaPart, MediaTrial
+from niah.media.base import HaystackMedia, MediaNeedle, MediaPart, MediaSource, MediaTrial
 from niah.media.config import VideoHaystackSpec
 from niah.media.decode import FileFrames
 from niah.media.encode import JpegWriter, write_mp4
@@ -71,7 +72,7 @@ class VideoSource:
     spec: VideoHaystackSpec
     stream: FrameStream
     description: str
-    kind: str = "video"
+    kind: HaystackMedia = "video"
 
     def max_duration_s(self) -> float | None:
         n = self.stream.n_frames()
@@ -156,6 +157,10 @@ class VideoSource:
         lines.append((index, needle_text))
         lines.sort(key=lambda x: x[0])
         return "\n".join(f"{timestamp(k / fps)} {text}" for k, text in lines)
+
+
+if TYPE_CHECKING:
+    _conforms: type[MediaSource] = VideoSource  # mypy checks the protocol here
 
 
 def open_video_source(spec: VideoHaystackSpec, base_dir: Path, cache_dir: Path) -> VideoSource:
