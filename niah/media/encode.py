@@ -112,8 +112,11 @@ def _encode(frames: Iterable[Frame], fps: float, width: int, height: int, path: 
         stream.time_base = tb
         stream.codec_context.time_base = tb
         stream.options = {"crf": str(CRF), "preset": PRESET}
+        vf, last = None, None
         for k, frame in enumerate(frames):
-            vf = av.VideoFrame.from_image(frame.image)  # type: ignore[no-untyped-call]
+            if vf is None or frame.digest != last:  # a held scene is converted once
+                vf = av.VideoFrame.from_image(frame.image)  # type: ignore[no-untyped-call]
+                last = frame.digest
             vf.pts = k
             vf.time_base = tb
             for packet in stream.encode(vf):
