@@ -14,6 +14,7 @@ from PIL import Image
 from niah.errors import ConfigError
 from niah.media.config import VideoHaystackSpec
 from niah.media.ocr import OcrOptions, OcrTranscriber, make_transcriber
+from niah.media.render import needle_frame
 from niah.media.video import VideoSource, open_video_source
 
 NEEDLE = 'The secret word is "lantern".'
@@ -120,3 +121,12 @@ def test_ocr_runs_off_the_event_loop(frames_folder: Path, tmp_path: Path) -> Non
 
     assert asyncio.run(main()).count("\n") == 3
     assert waited and all(waited)
+
+
+@pytest.mark.slow
+def test_small_frames_are_upscaled_so_words_keep_their_spaces(tmp_path: Path) -> None:
+    small = needle_frame(NEEDLE, 320, 180)
+    plain = make_transcriber({"threads": 2, "min_height": 0}, tmp_path)
+    upscaled = make_transcriber({"threads": 2}, tmp_path)
+    assert upscaled.ocr(small) == NEEDLE
+    assert "lantern" in plain.ocr(small)  # (here: 'Thesecretwordis"lantern"')
