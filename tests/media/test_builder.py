@@ -16,6 +16,8 @@ from niah.media.builder import MediaBuilder, media_digest
 from niah.plan import plan
 from tests.media import fakes
 
+pytestmark = pytest.mark.usefixtures("fake_media")
+
 EYE = {"id": "scripted/eye", "options": {"media_forms": {"video": "frames", "audio": "wav"}}}
 
 

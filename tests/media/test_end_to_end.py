@@ -18,6 +18,8 @@ from niah.report.heatmap import plot_heatmap
 from niah.results import RESULTS_FILE, read_rows
 from tests.media import fakes
 
+pytestmark = pytest.mark.usefixtures("fake_media")
+
 WORD = r'The secret word is "(\w+)"'
 KEYWORD = r"The secret keyword is (\w+)"
 EYE = {"id": "scripted/eye", "options": {"media_forms": {"video": "frames"}, "pattern": WORD}}

@@ -11,6 +11,8 @@ from niah.config import ModelSpec
 from niah.media.base import MediaPart, MediaSummary
 from niah.media.tokens import anthropic_image_tokens, openai_image_tokens
 
+pytestmark = pytest.mark.usefixtures("fake_media")
+
 FRAMES = MediaSummary("video", "frames", 60.0, frames=60, width=1280, height=720)
 AUDIO = MediaSummary("audio", "wav", 60.0)
 
