@@ -132,7 +132,8 @@ class PauseFinder:
         self.run_start: int | None = None
         self.cuts: list[int] = []
 
-    def feed(self, block: np.ndarray) -> None:
+    def feed(self, block: np.ndarray) -> np.ndarray:
+        """Take the next block; return the (start, end) spans of the pauses it closed."""
         quiet = (np.abs(block.astype(np.int32)) <= self.threshold).view(np.int8)
         edges = np.diff(quiet, prepend=np.int8(self.run_start is not None))
         starts = np.flatnonzero(edges == 1) + self.n
@@ -145,6 +146,7 @@ class PauseFinder:
         self.cuts.extend(((s[keep] + e[keep]) // 2).tolist())
         self.run_start = int(starts[k]) if len(starts) > k else None
         self.n += len(block)
+        return np.stack([s[keep], e[keep]], axis=1)
 
 
 def audio_files(folder: Path) -> list[Path]:

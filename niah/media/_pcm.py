@@ -1,8 +1,7 @@
-"""PCM helpers of the audio haystack and the recognizers: resampling, decoding, pauses.
+"""PCM helpers of the audio haystack and the recognizers: resampling, decoding, blocks.
 
-Decoding and resampling are PyAV's (FFmpeg's swresample); a pause is a run of samples
-whose magnitude stays at or under a threshold, found per sample (not per frame), so the
-same audio gives the same pauses wherever it sits on a timeline.
+Decoding and resampling are PyAV's (FFmpeg's swresample); pauses are found by
+``niah.media._clips.PauseFinder``.
 """
 
 from __future__ import annotations
@@ -58,6 +57,17 @@ def decode_blocks(path: Path, rate: int, where: str) -> Iterator[np.ndarray]:
             raise HaystackError(f"{where}: cannot decode {path}: {_reason(exc)}") from None
 
 
+def native_rate(path: Path, where: str) -> int:
+    """The sample rate of a media file's first audio stream."""
+    try:
+        with av.open(str(path)) as container:
+            if container.streams.audio and container.streams.audio[0].sample_rate:
+                return int(container.streams.audio[0].sample_rate)
+    except (av.FFmpegError, OSError) as exc:
+        raise HaystackError(f"{where}: cannot read audio from {path}: {_reason(exc)}") from None
+    raise HaystackError(f"{where}: {path} has no audio stream")
+
+
 def decode(path: Path, rate: int, where: str) -> np.ndarray:
     """A whole (short) media file as mono int16 at ``rate``."""
     blocks = list(decode_blocks(path, rate, where))
@@ -66,14 +76,3 @@ def decode(path: Path, rate: int, where: str) -> np.ndarray:
 
 def _reason(exc: Exception) -> str:
     return str(getattr(exc, "strerror", None) or exc).splitlines()[0]
-
-
-def pauses(pcm: np.ndarray, rate: int, min_s: float, threshold: int) -> np.ndarray:
-    """(start, end) sample spans, shape (n, 2), of runs of at least ``min_s`` seconds
-    whose samples all have magnitude <= ``threshold``."""
-    quiet = np.abs(pcm.astype(np.int32)) <= threshold
-    edges = np.diff(np.concatenate(([0], quiet.view(np.int8), [0])))
-    starts = np.flatnonzero(edges == 1)
-    ends = np.flatnonzero(edges == -1)
-    keep = ends - starts >= max(1, round(min_s * rate))
-    return np.stack([starts[keep], ends[keep]], axis=1).astype(np.int64)

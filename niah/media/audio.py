@@ -9,6 +9,7 @@ cache and the trial is written in blocks, so memory does not grow with the durat
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from collections.abc import Iterator
@@ -82,7 +83,8 @@ class AudioSource:
 
     def text_sample(self) -> str:
         if self.files is not None:
-            return " ".join(c.text for c in self._stream()).lower()
+            clips = _clips.cycle_files(self.files, self.rate, self.cache_dir, loop=False)
+            return " ".join(c.text for c in clips if c.text).lower()
         paragraphs = islice(self._paragraph_stream(loop=False), _SAMPLE_PARAGRAPHS)
         return " ".join(" ".join(p) for p in paragraphs).lower()
 
@@ -121,7 +123,7 @@ class AudioSource:
         cut = _nearest(cuts, target)
 
         ident = _store.key("audio-trial", *(c.path.name for c in clips), hay_len, cut,
-                           _store.key(needle.tobytes()), self.rate, form)
+                           hashlib.sha256(needle.tobytes()).hexdigest(), self.rate, form)
         path = out_dir / f"audio-{ident[:20]}.{form}"
         meta_path = path.with_suffix(".json")
         if path.exists() and meta_path.exists():
