@@ -5,6 +5,11 @@ no model download. espeak-ng is used in synchronous mode with the data path alwa
 (with NULL it silently falls back to its build path and every voice fails). It keeps global
 state and is not thread-safe (four threads at once crashed the process), so every call
 holds one process-wide lock. Output: int16 mono PCM at 22,050 Hz.
+
+espeak-ng carries state from one call to the next (its pitch flutter), so the same
+sentence may come out a few samples longer or shorter depending on what was spoken
+before in the process: the disk cache is what makes a sentence's samples fixed for a
+whole sweep and its reruns.
 """
 
 from __future__ import annotations
