@@ -58,7 +58,9 @@ def check_form(form: str, rate: int, n_samples: int) -> None:
         )
 
 
-def write(path: Path, blocks: Iterable[np.ndarray], n_samples: int, rate: int, form: str) -> tuple[str, int]:
+def write(
+    path: Path, blocks: Iterable[np.ndarray], n_samples: int, rate: int, form: str
+) -> tuple[str, int]:
     """Write ``n_samples`` mono int16 samples as ``form``; return (sha256, bytes)."""
     check_form(form, rate, n_samples)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -96,9 +98,8 @@ def _write_mp3(path: Path, blocks: Iterable[np.ndarray], rate: int) -> None:
     with av.open(str(path), "w", format="mp3") as container:
         stream = container.add_stream("libmp3lame", rate=rate, layout="mono")
         for block in blocks:
-            frame = av.AudioFrame.from_ndarray(
-                np.ascontiguousarray(block, dtype=np.int16).reshape(1, -1), format="s16", layout="mono"
-            )
+            samples = np.ascontiguousarray(block, dtype=np.int16).reshape(1, -1)
+            frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
             frame.sample_rate = rate
             container.mux(stream.encode(frame))
         container.mux(stream.encode(None))

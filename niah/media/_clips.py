@@ -162,7 +162,8 @@ def audio_files(folder: Path) -> list[Path]:
             and p.suffix.lower() in AUDIO_SUFFIXES
         )
     if not files:
-        raise HaystackError(f"haystack.path: no audio files ({', '.join(sorted(AUDIO_SUFFIXES))}) in {folder}")
+        kinds = ", ".join(sorted(AUDIO_SUFFIXES))
+        raise HaystackError(f"haystack.path: no audio files ({kinds}) in {folder}")
     for f in files:
         if f.suffix.lower() not in AUDIO_SUFFIXES:
             raise HaystackError(f"haystack.path: unsupported audio format {f.suffix!r}: {f}")

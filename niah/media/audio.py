@@ -143,7 +143,9 @@ class AudioSource:
             text=needle_text, answer=answer, time_s=time_s, index=int(cut),
             actual_depth=time_s / (total / self.rate) * 100, duration_s=len(needle) / self.rate,
         )
-        transcript = None if self.files is not None else _script(clips, offsets, hay_len, cut, needle_text)
+        transcript = None
+        if self.files is None:
+            transcript = _script(clips, offsets, hay_len, cut, needle_text)
         return MediaTrial(parts=(part,), needle=trial_needle, duration_s=total / self.rate,
                           transcript=transcript)
 
@@ -224,7 +226,8 @@ def _corpus_paragraphs(folder: Path, seed: int) -> list[list[str]]:
     for f in text_files(folder) if folder.is_dir() else [folder]:
         for paragraph in split_paragraphs(read_text_file(f, "haystack.text")):
             s = _clips.sentences(" ".join(paragraph.split()))
-            groups += [s[i: i + _PARAGRAPH_SENTENCES] for i in range(0, len(s), _PARAGRAPH_SENTENCES)]
+            step = _PARAGRAPH_SENTENCES
+            groups += [s[i: i + step] for i in range(0, len(s), step)]
     if not groups:
         raise HaystackError(f"haystack.text: no sentences in {folder}")
     start = random.Random(f"niah-audio-text-{seed}").randrange(len(groups))

@@ -43,7 +43,7 @@ _chunks: list[np.ndarray] = []
 _voice: tuple[str, int] | None = None
 
 
-@_CALLBACK  # type: ignore[untyped-decorator,misc]
+@_CALLBACK  # type: ignore[untyped-decorator]
 def _on_samples(wav: Any, n: int, _events: Any) -> int:
     if n > 0 and wav:
         _chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
@@ -81,7 +81,8 @@ def _synth_locked(text: str, voice: str, rate: int) -> np.ndarray:
     if _voice != (voice, rate):
         if lib.espeak_SetVoiceByName(voice.encode()) != 0:
             _voice = None
-            raise ConfigError("haystack.voice", f"espeak-ng has no voice {voice!r} (try en-us, en+f3)")
+            message = f"espeak-ng has no voice {voice!r} (try en-us, en+f3)"
+            raise ConfigError("haystack.voice", message)
         lib.espeak_SetParameter(_RATE, rate, 0)
         _voice = (voice, rate)
     _chunks.clear()

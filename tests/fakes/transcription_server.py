@@ -38,6 +38,7 @@ class _Handler(BaseHTTPRequestHandler):
         for part in message.iter_parts() if message.is_multipart() else []:
             name = part.get_param("name", header="content-disposition")
             payload = part.get_payload(decode=True)
+            assert isinstance(payload, bytes)
             if part.get_filename():
                 record.update(filename=part.get_filename(), content_type=part.get_content_type())
                 with wave.open(io.BytesIO(payload), "rb") as w:

@@ -7,6 +7,7 @@ import asyncio
 import hashlib
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,7 +37,9 @@ def digests(pcm: np.ndarray, every: int) -> list[tuple[int, str]]:
     return [(start, hashlib.sha256(seg.tobytes()).hexdigest()) for start, seg in segs]
 
 
-def test_segments_are_cut_by_content_wherever_the_audio_sits(speech: tuple[AudioSource, Path]) -> None:
+def test_segments_are_cut_by_content_wherever_the_audio_sits(
+    speech: tuple[AudioSource, Path]
+) -> None:
     src, _ = speech
     clips, _ = src._clips_for(16_000 * 90, 90)
     hay = np.concatenate([np.asarray(c.samples()) for c in clips])
@@ -96,10 +99,11 @@ def test_endpoint_errors_never_show_the_key(tmp_path: Path, speech: tuple[AudioS
 
 def test_bad_options_name_their_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
-    cases = [({"engine": "vosk"}, "model.options.asr.engine"),
+    cases: list[tuple[dict[str, Any], str]] = [({"engine": "vosk"}, "model.options.asr.engine"),
              ({"min_pause_s": 0}, "model.options.asr.min_pause_s"),
              ({"colour": 1}, "model.options.asr.colour"),
-             ({"engine": "openai", "api_key_env": "NO_SUCH_KEY_VAR"}, "model.options.asr.api_key_env"),
+             ({"engine": "openai", "api_key_env": "NO_SUCH_KEY_VAR"},
+              "model.options.asr.api_key_env"),
              ({"engine": "openai", "base_url": "ftp://x"}, "model.options.asr.base_url")]
     for options, field in cases:
         with pytest.raises(ConfigError, match=f"^{re.escape(field)}: "):

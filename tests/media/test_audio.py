@@ -147,7 +147,7 @@ def test_a_folder_of_files_is_looped_in_a_seeded_order(tmp_path: Path) -> None:
 def test_bad_audio_is_one_line_naming_the_file(tmp_path: Path) -> None:
     garbage = tmp_path / "bad.wav"
     garbage.write_bytes(b"RIFF not really a wave file" * 10)
-    silent = write_wav(tmp_path / "silent.wav", np.zeros(22_050, np.int16))
+    write_wav(tmp_path / "silent.wav", np.zeros(22_050, np.int16))
     (tmp_path / "notes.mid").write_bytes(b"MThd")
     cache = tmp_path / "cache"
     cases = [("bad.wav", "bad.wav"), ("silent.wav", "silent"), ("notes.mid", "unsupported"),
@@ -155,24 +155,26 @@ def test_bad_audio_is_one_line_naming_the_file(tmp_path: Path) -> None:
     for name, message in cases:
         src_spec = AudioHaystackSpec(kind="audio", path=name)
         with pytest.raises(HaystackError, match=message) as err:
-            open_audio_source(src_spec, tmp_path, cache).build(5, 50, NEEDLE, "x", 0, "wav", tmp_path / "o")
+            src = open_audio_source(src_spec, tmp_path, cache)
+            src.build(5, 50, NEEDLE, "x", 0, "wav", tmp_path / "o")
         assert "\n" not in str(err.value) and str(err.value).startswith("haystack.path: ")
     assert not (tmp_path / "o").exists()
 
 
 def test_bad_settings_are_refused_before_writing(tmp_path: Path) -> None:
     src = open_audio_source(AudioHaystackSpec(kind="audio"), tmp_path, tmp_path / "cache")
-    with pytest.raises(ConfigError, match="grid.durations: the needle clip"):
+    with pytest.raises(ConfigError, match=r"grid\.durations: the needle clip"):
         src.build(1.5, 50, NEEDLE, "x", 0, "wav", tmp_path / "o")
     odd = open_audio_source(AudioHaystackSpec(kind="audio", sample_rate=12_345), tmp_path,
                             tmp_path / "cache")
-    with pytest.raises(ConfigError, match="haystack.sample_rate: MP3 cannot hold 12345 Hz"):
+    with pytest.raises(ConfigError, match=r"haystack\.sample_rate: MP3 cannot hold 12345 Hz"):
         odd.build(10, 50, NEEDLE, "x", 0, "mp3", tmp_path / "o")
-    with pytest.raises(ConfigError, match="haystack.needle_voice"):
-        open_audio_source(AudioHaystackSpec(kind="audio", needle_voice="xx-nope"), tmp_path, tmp_path)
+    with pytest.raises(ConfigError, match=r"haystack\.needle_voice"):
+        spec = AudioHaystackSpec(kind="audio", needle_voice="xx-nope")
+        open_audio_source(spec, tmp_path, tmp_path)
     clip = write_wav(tmp_path / "needle.wav", spoken("The secret keyword is banana. " * 3))
     long_clip = AudioHaystackSpec(kind="audio", needle_clip=clip.name)
-    with pytest.raises(ConfigError, match="haystack.needle_clip: the needle clip"):
+    with pytest.raises(ConfigError, match=r"haystack\.needle_clip: the needle clip"):
         open_audio_source(long_clip, tmp_path, tmp_path / "cache").build(
             4, 50, NEEDLE, "x", 0, "wav", tmp_path / "o")
     assert not (tmp_path / "o").exists()

@@ -26,7 +26,8 @@ def test_voices_differ_and_unknown_ones_are_refused() -> None:
     a = tts.synthesize("The secret keyword is banana.", "en-us")
     b = tts.synthesize("The secret keyword is banana.", "en+f3")
     assert not (len(a) == len(b) and np.array_equal(a, b))
-    with pytest.raises(ConfigError, match="^haystack.needle_voice: espeak-ng has no voice 'en-gb'"):
+    refusal = r"^haystack\.needle_voice: espeak-ng has no voice 'en-gb'"
+    with pytest.raises(ConfigError, match=refusal):
         tts.check_voice("en-gb", "haystack.needle_voice")
     again = tts.synthesize("The secret keyword is banana.", "en-us")
     # espeak-ng keeps state across calls (pitch flutter): the same speech, a few samples apart
