@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 import wave
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import httpx
@@ -27,10 +28,19 @@ class Recognizer(Protocol):
     def recognize(self, pcm: np.ndarray, rate: int) -> str: ...
 
 
-class Pocketsphinx:
-    """Embedded CMU pocketsphinx with its bundled US English acoustic and language model."""
+CUES = frozenset({"secret", "key", "keyword"})
+"""First-pass words that make a segment a needle candidate (keywords mode)."""
 
-    def __init__(self) -> None:
+
+class Pocketsphinx:
+    """Embedded CMU pocketsphinx with its bundled US English acoustic and language model.
+
+    With ``keywords``, a segment whose first pass hears a cue word is decoded again with a
+    grammar: ``carrier`` followed by one of the keywords; its result (if any) replaces
+    the first pass. That tells the recognizer the candidate values, as a prompt would.
+    """
+
+    def __init__(self, keywords: Sequence[str] = (), carrier: str = "the secret key word is") -> None:
         try:
             import pocketsphinx
         except ImportError:
@@ -38,14 +48,34 @@ class Pocketsphinx:
         self.decoder: Any = pocketsphinx.Decoder(samprate=PS_RATE, loglevel="FATAL")
         version = getattr(pocketsphinx, "__version__", "5")
         self.identity = f"pocketsphinx-{version}-en-us"
+        self.keywords = [w.lower() for w in keywords]
+        if self.keywords:
+            words = [*carrier.lower().split(), *self.keywords]
+            unknown = sorted({w for w in words if self.decoder.lookup_word(w) is None})
+            if unknown:
+                raise ConfigError("model.options.asr.keywords",
+                                  f"not in pocketsphinx's dictionary: {', '.join(unknown[:5])}")
+            grammar = (f"#JSGF V1.0;\ngrammar needle;\npublic <s> = {carrier.lower()} <w>;\n"
+                       f"<w> = {' | '.join(self.keywords)};\n")
+            self.decoder.add_jsgf_string("needle", grammar)
+            self.identity += f" keywords {carrier.lower()} {' '.join(self.keywords)}"
 
-    def recognize(self, pcm: np.ndarray, rate: int) -> str:
-        audio = _pcm.resample(pcm, rate, PS_RATE)
+    def _decode(self, audio: np.ndarray, search: str) -> str:
+        self.decoder.activate_search(search)
         self.decoder.start_utt()
         self.decoder.process_raw(audio.tobytes(), False, True)
         self.decoder.end_utt()
         hyp = self.decoder.hyp()
         return str(hyp.hypstr) if hyp is not None else ""
+
+    def recognize(self, pcm: np.ndarray, rate: int) -> str:
+        audio = _pcm.resample(pcm, rate, PS_RATE)
+        text = self._decode(audio, "_default")
+        if self.keywords and CUES.intersection(text.split()):
+            constrained = self._decode(audio, "needle")
+            if constrained.split()[-1:] and constrained.split()[-1] in self.keywords:
+                text = constrained
+        return text
 
 
 def wav_bytes(pcm: np.ndarray, rate: int) -> bytes:

@@ -54,6 +54,12 @@ class TranscriberOptions(BaseModel):
     """Average number of pauses per segment (None: 1 for pocketsphinx, 8 for endpoints)."""
     max_segment_s: float = Field(default=60.0, ge=1, le=1200)
     """A segment without a chosen pause is cut here (endpoints take up to ~25 MB)."""
+    keywords: list[str] | None = Field(default=None, min_length=1, max_length=5000)
+    """pocketsphinx: candidate needle values; a segment whose first pass hears "secret" or
+    "key" is decoded again with the grammar ``carrier <one keyword>`` (tells the
+    recognizer the candidates, as a prompt would; off by default)."""
+    carrier: str = "the secret key word is"
+    """pocketsphinx keywords mode: the words spoken before the value."""
 
     def every(self) -> int:
         if self.pauses_per_segment is not None:
@@ -132,7 +138,8 @@ def make_transcriber(
         field = ".".join(str(p) for p in err["loc"])
         raise ConfigError(f"model.options.asr.{field}", err["msg"]) from None
     if opts.engine == "pocketsphinx":
-        recognizer: _recognizers.Recognizer = _recognizers.Pocketsphinx()
+        recognizer: _recognizers.Recognizer = _recognizers.Pocketsphinx(
+            opts.keywords or (), opts.carrier)
     else:
         recognizer = _recognizers.Endpoint(
             opts.base_url, opts.model, opts.api_key_env, opts.language, opts.timeout_s, client
