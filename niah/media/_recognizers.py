@@ -40,7 +40,9 @@ class Pocketsphinx:
     the first pass. That tells the recognizer the candidate values, as a prompt would.
     """
 
-    def __init__(self, keywords: Sequence[str] = (), carrier: str = "the secret key word is") -> None:
+    def __init__(
+        self, keywords: Sequence[str] = (), carrier: str = "the secret key word is"
+    ) -> None:
         try:
             import pocketsphinx
         except ImportError:
