@@ -14,6 +14,10 @@ import numpy as np
 
 from niah.errors import HaystackError
 
+MIN_RATE = 1_000
+MAX_RATE = 768_000
+"""Input sample rates resampled (below 1 kHz a file holds no speech; FFmpeg's top rate)."""
+
 
 def resample(pcm: np.ndarray, rate: int, to_rate: int) -> np.ndarray:
     """Mono int16 ``pcm`` at ``rate`` resampled to ``to_rate`` (a fresh resampler each call,
@@ -46,6 +50,11 @@ def decode_blocks(path: Path, rate: int, where: str) -> Iterator[np.ndarray]:
         stream = container.streams.audio[0]
         if not stream.codec_context or not stream.sample_rate:
             raise HaystackError(f"{where}: {path}: unsupported audio format")
+        if not MIN_RATE <= stream.sample_rate <= MAX_RATE:
+            raise HaystackError(
+                f"{where}: {path}: a sample rate of {stream.sample_rate} Hz cannot be resampled "
+                f"to {rate} Hz (takes {MIN_RATE}-{MAX_RATE} Hz)"
+            )
         resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
         try:
             for frame in container.decode(stream):

@@ -149,8 +149,10 @@ def test_bad_audio_is_one_line_naming_the_file(tmp_path: Path) -> None:
     garbage.write_bytes(b"RIFF not really a wave file" * 10)
     write_wav(tmp_path / "silent.wav", np.zeros(22_050, np.int16))
     (tmp_path / "notes.mid").write_bytes(b"MThd")
+    write_wav(tmp_path / "slow.wav", np.full(30, 9000, np.int16), rate=3)
     cache = tmp_path / "cache"
     cases = [("bad.wav", "bad.wav"), ("silent.wav", "silent"), ("notes.mid", "unsupported"),
+             ("slow.wav", "3 Hz cannot be resampled to 16000 Hz"),
              ("missing", "not found")]
     for name, message in cases:
         src_spec = AudioHaystackSpec(kind="audio", path=name)
