@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import resource
 import subprocess
@@ -65,7 +66,7 @@ def direct_pocketsphinx(path: Path) -> str:
     lines = []
     with wave.open(str(path), "rb") as w:
         audio = w.readframes(w.getnframes())
-    for speech in segmenter.segment(audio):
+    for speech in segmenter.segment(io.BytesIO(audio)):
         decoder.start_utt()
         decoder.process_raw(speech.pcm, full_utt=True)
         decoder.end_utt()
