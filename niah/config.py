@@ -239,14 +239,25 @@ class HaystackSpec(_Strict):
 class ValueSpec(_Strict):
     """How a needle's answer value is chosen."""
 
-    kind: Literal["fixed", "random_number", "random_word", "uuid"] = "random_number"
+    kind: Literal["fixed", "random_number", "random_word", "uuid", "choice"] = "random_number"
     value: str | None = None
     """The answer for ``fixed``."""
     digits: int = Field(default=7, ge=1, le=30)
     """Digits of ``random_number`` (no leading zero)."""
+    values: list[str] | None = Field(default=None, min_length=1, max_length=100_000)
+    """The words ``choice`` draws from (e.g. words a speech recognizer knows, for an audio
+    haystack's cascade)."""
 
     @model_validator(mode="after")
     def _fixed_has_value(self) -> ValueSpec:
+        _required_for(self, "choice", "values")
+        if self.values is not None:
+            if self.kind != "choice":
+                raise ValueError("values is only for kind choice")
+            if any(not v.strip() for v in self.values):
+                raise ValueError("values must not be empty strings")
+            if len({v.lower() for v in self.values}) != len(self.values):
+                raise ValueError("values must be distinct")
         return _required_for(self, "fixed", "value")
 
 

@@ -81,6 +81,8 @@ def value_capacity(spec: ValueSpec) -> int:
     """Distinct values a kind can give (``fixed``: one)."""
     if spec.kind == "random_word":
         return len(WORDS)
+    if spec.kind == "choice":
+        return len(spec.values or ())
     if spec.kind == "random_number":
         return int(9 * 10 ** (spec.digits - 1)) // 2
     return 1 if spec.kind == "fixed" else KEY_CAPACITY["uuid"]
@@ -98,6 +100,7 @@ def key_capacity(spec: KeySpec) -> int:
 _GENERATORS: dict[str, Callable[[random.Random, ValueSpec], str]] = {
     "random_number": lambda rng, spec: _digits(rng, spec.digits),
     "random_word": lambda rng, spec: rng.choice(WORDS),
+    "choice": lambda rng, spec: rng.choice(spec.values or [""]),
     "uuid": lambda rng, spec: _uuid(rng),
     "fixed": lambda rng, spec: spec.value or "",
 }

@@ -131,3 +131,11 @@ def test_claude_prices_cache_reads_and_writes_as_documented() -> None:
         assert price is not None and price.cached_input is not None
         assert price.cached_input == pytest.approx(price.input * 0.1)
         assert price.cache_write == pytest.approx(price.input * 1.25)
+
+
+def test_a_cascade_pays_its_text_models_price() -> None:
+    # the transcriber runs here, free; the text model is priced as itself
+    assert price_for(ModelSpec(id="ocr+llamacpp/smollm2-135m")) == Price(input=0.0, output=0.0)
+    hosted = price_for(ModelSpec(id="asr+openai/gpt-4o-mini"))
+    assert hosted is not None and hosted == price_for(ModelSpec(id="openai/gpt-4o-mini"))
+    assert hosted.input > 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from itertools import islice
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from niah.errors import ConfigError, HaystackError
 from niah.haystack import prose
 from niah.haystack.sources import read_text_file, split_paragraphs, text_files
 from niah.media import _audio_write, _clips, _pcm, _store, tts
-from niah.media.base import MediaNeedle, MediaPart, MediaTrial
+from niah.media.base import MediaNeedle, MediaPart, MediaTrial, depth_bin
 from niah.media.config import AudioHaystackSpec
 
 WPM = 175
@@ -104,8 +104,10 @@ class AudioSource:
 
     def build(
         self, duration_s: float, depth: float, needle_text: str, answer: str, seed: int,
-        form: str, out_dir: Path,
+        form: str, out_dir: Path, depths: Sequence[float] | None = None,
     ) -> MediaTrial:
+        """See ``MediaSource.build``; ``depths`` (the grid's) bound ``random_in_bin``'s
+        bins as for video (without them: depth +- 5 points)."""
         total = round(duration_s * self.rate)
         _audio_write.check_form(form, self.rate, total)
         needle = self.needle_pcm(needle_text)
@@ -119,7 +121,7 @@ class AudioSource:
         clips, offsets = self._clips_for(hay_len, duration_s)
         cuts = np.concatenate([o + c.cuts for o, c in zip(offsets, clips, strict=True)])
         cuts = cuts[cuts <= hay_len]
-        target = self._target(depth, seed, duration_s) / 100 * hay_len
+        target = self._target(depth, seed, duration_s, depths) / 100 * hay_len
         cut = _nearest(cuts, target)
 
         ident = _store.key("audio-trial", *(c.path.name for c in clips), hay_len, cut,
@@ -149,11 +151,15 @@ class AudioSource:
         return MediaTrial(parts=(part,), needle=trial_needle, duration_s=total / self.rate,
                           transcript=transcript)
 
-    def _target(self, depth: float, seed: int, duration_s: float) -> float:
+    def _target(self, depth: float, seed: int, duration_s: float,
+                depths: Sequence[float] | None = None) -> float:
         if self.spec.placement == "exact":
             return depth
         rng = random.Random(f"niah-audio-bin-{seed}-{duration_s!r}-{depth!r}")
-        lo, hi = max(0.0, depth - BIN_WIDTH / 2), min(100.0, depth + BIN_WIDTH / 2)
+        if depths:
+            lo, hi = depth_bin(depth, depths)
+        else:
+            lo, hi = max(0.0, depth - BIN_WIDTH / 2), min(100.0, depth + BIN_WIDTH / 2)
         return rng.uniform(lo, hi)
 
     def _clips_for(self, hay_len: int, duration_s: float) -> tuple[list[_clips.Clip], list[int]]:

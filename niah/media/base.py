@@ -10,6 +10,7 @@ Cascades (``ocr+``/``asr+`` model ids) turn the same parts into a transcript thr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,11 +114,12 @@ class MediaSource(Protocol):
 
     def build(
         self, duration_s: float, depth: float, needle_text: str, answer: str, seed: int,
-        form: str, out_dir: Path,
+        form: str, out_dir: Path, depths: Sequence[float] | None = None,
     ) -> MediaTrial:
         """Write one trial's media under ``out_dir`` (content-addressed file names, so a
         rebuilt trial reuses its files) and say where the needle is.
 
+        ``depths`` (the grid's) bound the bins of ``placement: random_in_bin``.
         ``form`` is how the model takes the media: video ``"video"`` (one mp4) or
         ``"frames"`` (one JPEG per sampled frame); audio ``"wav"`` or ``"mp3"``.
         """
@@ -131,3 +133,16 @@ class Transcriber(Protocol):
         """A timestamped transcript (``[00:12:04] text`` lines) of ``parts``; caches each
         distinct frame or clip by content hash so a sweep reads it once."""
         ...
+
+
+def depth_bin(depth: float, depths: Sequence[float] | None) -> tuple[float, float]:
+    """The bin of ``depth`` (percent): edges halfway between the grid's sorted depths, the
+    first bin from 0, the last to 100. Without the grid: the tenth of 0-100 holding it."""
+    if depths:
+        grid = sorted(set(depths) | {depth})
+        i = grid.index(depth)
+        lo = 0.0 if i == 0 else (grid[i - 1] + depth) / 2
+        hi = 100.0 if i == len(grid) - 1 else (depth + grid[i + 1]) / 2
+        return lo, hi
+    lo = min(90.0, math.floor(depth / 10) * 10.0)
+    return lo, lo + 10.0

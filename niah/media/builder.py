@@ -130,7 +130,7 @@ class MediaBuilder:
         question = question_for(self.experiment, needles)
         built = self.source.build(float(trial.context_length), trial.requested_depth,
                                   needle.text, needle.answer, trial.seed, self.form,
-                                  self.out_dir)
+                                  self.out_dir, depths=self.experiment.grid.depths())
         p = self.experiment.prompt
         pieces, at = render_parts(p.template, [], question)
         messages = [{"role": "system", "content": p.system}] if p.system else []

@@ -21,7 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from niah.errors import ConfigError, HaystackError
-from niah.media.base import HaystackMedia, MediaNeedle, MediaPart, MediaSource, MediaTrial
+from niah.media.base import (
+    HaystackMedia,
+    MediaNeedle,
+    MediaPart,
+    MediaSource,
+    MediaTrial,
+    depth_bin,
+)
 from niah.media.config import VideoHaystackSpec
 from niah.media.decode import FileFrames
 from niah.media.encode import JpegWriter, write_mp4
@@ -37,19 +44,6 @@ def timestamp(seconds: float) -> str:
     """``[hh:mm:ss]`` of a time on the trial's timeline."""
     s = int(seconds)
     return f"[{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}]"
-
-
-def depth_bin(depth: float, depths: Sequence[float] | None) -> tuple[float, float]:
-    """The bin of ``depth`` (percent): edges halfway between the grid's sorted depths, the
-    first bin from 0, the last to 100. Without the grid: the tenth of 0-100 holding it."""
-    if depths:
-        grid = sorted(set(depths) | {depth})
-        i = grid.index(depth)
-        lo = 0.0 if i == 0 else (grid[i - 1] + depth) / 2
-        hi = 100.0 if i == len(grid) - 1 else (depth + grid[i + 1]) / 2
-        return lo, hi
-    lo = min(90.0, math.floor(depth / 10) * 10.0)
-    return lo, lo + 10.0
 
 
 def needle_index(n: int, depth: float, placement: str, seed: int,

@@ -81,7 +81,7 @@ class FakeSource:
         return " ".join(CAPTIONS).lower()
 
     def build(self, duration_s: float, depth: float, needle_text: str, answer: str, seed: int,
-              form: str, out_dir: Path) -> MediaTrial:
+              form: str, out_dir: Path, depths: Sequence[float] | None = None) -> MediaTrial:
         BUILT.append((duration_s, depth, form))
         out_dir.mkdir(parents=True, exist_ok=True)
         step = 1.0 if self.kind == "audio" else 1.0 / self.fps
