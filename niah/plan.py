@@ -34,6 +34,10 @@ def experiment_fingerprint(experiment: Experiment) -> str:
         include={"tokenizer", "haystack", "needles", "prompt", "seed"}, mode="json"
     )
     data["length_includes_prompt"] = experiment.grid.length_includes_prompt
+    for needle in data["needles"]:  # fields added later count only when set: old ids hold
+        value = needle.get("value")
+        if isinstance(value, dict) and value.get("values") is None:
+            value.pop("values", None)
     if experiment.task.name != "needle" or experiment.task.options:
         data["task"] = experiment.task.model_dump(mode="json")  # the default keeps old ids
     return _digest(data)
