@@ -55,7 +55,7 @@ class Pocketsphinx:
             words = [*carrier.lower().split(), *self.keywords]
             unknown = sorted({w for w in words if self.decoder.lookup_word(w) is None})
             if unknown:
-                raise ConfigError("model.options.asr.keywords",
+                raise ConfigError("model.options.transcriber.keywords",
                                   f"not in pocketsphinx's dictionary: {', '.join(unknown[:5])}")
             grammar = (f"#JSGF V1.0;\ngrammar needle;\npublic <s> = {carrier.lower()} <w>;\n"
                        f"<w> = {' | '.join(self.keywords)};\n")
@@ -99,13 +99,13 @@ class Endpoint:
         try:
             self.url = _http.check_base_url(base_url) + "/audio/transcriptions"
         except ConfigError:
-            raise ConfigError("model.options.asr.base_url",
+            raise ConfigError("model.options.transcriber.base_url",
                               f"must start with http:// or https://, got {base_url!r}") from None
         self.key: str | None = None
         if api_key_env is not None:
             self.key = os.environ.get(api_key_env)
             if not self.key:
-                raise ConfigError("model.options.asr.api_key_env",
+                raise ConfigError("model.options.transcriber.api_key_env",
                                   f"environment variable {api_key_env} is not set")
         self.model = model
         self.language = language

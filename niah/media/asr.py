@@ -29,7 +29,7 @@ ASR_VERSION = 1
 
 
 class TranscriberOptions(BaseModel):
-    """How the cascade recognizes speech (a model's ``options.asr`` block)."""
+    """How the cascade recognizes speech (a cascade model's ``options.transcriber`` block)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -127,7 +127,7 @@ class AsrTranscriber:
 def make_transcriber(
     options: dict[str, Any], cache_dir: Path, *, client: Any = None
 ) -> AsrTranscriber:
-    """The transcriber of ``options`` (validated; errors name ``model.options.asr.<field>``).
+    """The transcriber of ``options`` (errors name ``model.options.transcriber.<field>``).
 
     ``client``: an ``httpx.Client`` for the endpoint engine (tests inject a transport).
     """
@@ -136,7 +136,7 @@ def make_transcriber(
     except ValidationError as exc:
         err = exc.errors()[0]
         field = ".".join(str(p) for p in err["loc"])
-        raise ConfigError(f"model.options.asr.{field}", err["msg"]) from None
+        raise ConfigError(f"model.options.transcriber.{field}", err["msg"]) from None
     if opts.engine == "pocketsphinx":
         recognizer: _recognizers.Recognizer = _recognizers.Pocketsphinx(
             opts.keywords or (), opts.carrier)

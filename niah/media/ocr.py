@@ -202,5 +202,5 @@ def make_transcriber(options: dict[str, Any], cache_dir: Path) -> OcrTranscriber
     try:
         opts = OcrOptions.model_validate(options)
     except ValidationError as exc:
-        raise config_error(exc, "ocr.", OcrOptions) from None
+        raise config_error(exc, "model.options.transcriber.", OcrOptions) from None
     return OcrTranscriber(opts, cache_dir)

@@ -99,12 +99,13 @@ def test_endpoint_errors_never_show_the_key(tmp_path: Path, speech: tuple[AudioS
 
 def test_bad_options_name_their_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NO_SUCH_KEY_VAR", raising=False)
-    cases: list[tuple[dict[str, Any], str]] = [({"engine": "vosk"}, "model.options.asr.engine"),
-             ({"min_pause_s": 0}, "model.options.asr.min_pause_s"),
-             ({"colour": 1}, "model.options.asr.colour"),
+    cases: list[tuple[dict[str, Any], str]] = [
+             ({"engine": "vosk"}, "model.options.transcriber.engine"),
+             ({"min_pause_s": 0}, "model.options.transcriber.min_pause_s"),
+             ({"colour": 1}, "model.options.transcriber.colour"),
              ({"engine": "openai", "api_key_env": "NO_SUCH_KEY_VAR"},
-              "model.options.asr.api_key_env"),
-             ({"engine": "openai", "base_url": "ftp://x"}, "model.options.asr.base_url")]
+              "model.options.transcriber.api_key_env"),
+             ({"engine": "openai", "base_url": "ftp://x"}, "model.options.transcriber.base_url")]
     for options, field in cases:
         with pytest.raises(ConfigError, match=f"^{re.escape(field)}: "):
             make_transcriber(options, tmp_path)

@@ -67,7 +67,8 @@ def test_transcript_merges_repeats_and_caches_by_content(tmp_path: Path) -> None
 def test_options_are_validated(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         make_transcriber({"min_heigth": 300}, tmp_path)
-    assert str(err.value) == "ocr.min_heigth: unknown key; did you mean 'min_height'?"
+    assert str(err.value) == ("model.options.transcriber.min_heigth: unknown key; "
+                              "did you mean 'min_height'?")
     with pytest.raises(ConfigError):
         make_transcriber({"text_score": 2}, tmp_path)
     assert make_transcriber({"threads": 1}, tmp_path).options.threads == 1
