@@ -39,7 +39,7 @@ def media_plan(experiment: Experiment) -> int:
     lines = [
         f"[bold]{experiment.name}[/bold]: {len(durations)} durations x "
         f"{len(experiment.grid.depths())} depths x {experiment.grid.repeats} repeats = "
-        f"{len(trials)} trials per model, an {media.kind} haystack ({per})",
+        f"{len(trials)} trials per model, {"an" if media.kind == "audio" else "a"} {media.kind} haystack ({per})",
         f"durations: {', '.join(duration(d) for d in durations)}",
         f"depths:  {', '.join(f'{d:g}%' for d in experiment.grid.depths())}",
     ]
