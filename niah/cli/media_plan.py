@@ -35,11 +35,12 @@ def media_plan(experiment: Experiment) -> int:
     fps = getattr(media, "fps", None)
     per = (f"{fps:g} fps: {round(max(durations) * fps):,} frames in the longest trial"
            if fps else f"{max(durations):,} s of audio in the longest trial")
+    article = "an" if media.kind == "audio" else "a"
     console = Console(file=sys.stdout, highlight=False, width=None if sys.stdout.isatty() else 120)
     lines = [
         f"[bold]{experiment.name}[/bold]: {len(durations)} durations x "
         f"{len(experiment.grid.depths())} depths x {experiment.grid.repeats} repeats = "
-        f"{len(trials)} trials per model, {"an" if media.kind == "audio" else "a"} {media.kind} haystack ({per})",
+        f"{len(trials)} trials per model, {article} {media.kind} haystack ({per})",
         f"durations: {', '.join(duration(d) for d in durations)}",
         f"depths:  {', '.join(f'{d:g}%' for d in experiment.grid.depths())}",
     ]
