@@ -1,9 +1,14 @@
 """Retrievers: a score per chunk for a question; ``top_k`` picks the best, ties to the
 earlier chunk.
 
-``BM25`` is bm25s over the chunks of one trial. Tokenizing the chunks is most of
-its cost, so their word lists are cached by text: the trials of one length share
-every chunk but those around the needles, and only those are tokenized again.
+``BM25`` scores as bm25s does over the chunks of one trial, without building its
+index. bm25s cannot update an index (every precomputed entry depends on the corpus's
+size, mean length and document frequencies, which any changed chunk moves), and a
+rebuild costs ~300x the query. But a query needs only the counts of its own words:
+each chunk's word counts and length are cached by text (the trials of one length
+share every chunk but those around the needles, and only those are tokenized again),
+and the scores come from bm25s's own idf and tf formulas, in its dtypes and order,
+so they equal a fresh ``bm25s.BM25`` index's ``get_scores`` bit for bit (tested).
 ``Dense`` scores by cosine similarity of embeddings (``niah.rag.embeddings``);
 ``Hybrid`` fuses the two rankings by reciprocal rank.
 """
@@ -11,6 +16,7 @@ every chunk but those around the needles, and only those are tokenized again.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -43,33 +49,58 @@ def ranks(scores: np.ndarray) -> np.ndarray:
 
 
 class BM25:
-    """bm25s (Lucene BM25, English stopwords), word lists cached by chunk text."""
+    """bm25s's Lucene BM25 (English stopwords) from word counts cached by chunk text."""
 
     def __init__(self) -> None:
         try:
             import bm25s
+            from bm25s import scoring
         except ImportError as exc:  # pragma: no cover - installed with the rag extra
             raise MissingDependency("bm25s", "rag") from exc
         logging.getLogger("bm25s").setLevel(logging.WARNING)  # it logs every index
         self._bm25s = bm25s
-        self._words: dict[str, list[str]] = {}
+        self._model = bm25s.BM25()  # only its parameters: k1, b, method, dtype
+        self._idf = scoring._select_idf_scorer(self._model.idf_method)
+        self._tfc = scoring._select_tfc_scorer(self._model.method)
+        self._counts: dict[str, tuple[dict[str, int], int]] = {}
 
     def words(self, texts: Sequence[str]) -> list[list[str]]:
-        missing = list({t for t in texts if t not in self._words})
+        """Each text's words as bm25s tokenizes them."""
+        out: list[list[str]] = self._bm25s.tokenize(list(texts), stopwords="en",
+                                                    return_ids=False, show_progress=False)
+        return out
+
+    def counts(self, texts: Sequence[str]) -> list[tuple[dict[str, int], int]]:
+        """Each text's word counts and length in words, cached by text."""
+        cache = self._counts
+        missing = list({t for t in texts if t not in cache})
         if missing:
-            if len(self._words) + len(missing) > WORDS_CACHE_LIMIT:
-                self._words.clear()
-            lists = self._bm25s.tokenize(missing, stopwords="en", return_ids=False,
-                                         show_progress=False)
-            self._words.update(zip(missing, lists, strict=True))
-        return [self._words[t] for t in texts]
+            if len(cache) + len(missing) > WORDS_CACHE_LIMIT:
+                cache.clear()
+            for text, words in zip(missing, self.words(missing), strict=True):
+                cache[text] = (dict(Counter(words)), len(words))
+        return [cache[t] for t in texts]
 
     def scores(self, question: str, texts: Sequence[str]) -> np.ndarray:
-        index = self._bm25s.BM25()
-        index.index(self.words(texts), show_progress=False)
-        query = self._bm25s.tokenize([question], stopwords="en", return_ids=False,
-                                     show_progress=False)[0]
-        return np.asarray(index.get_scores(query), dtype=np.float64)
+        """What ``bm25s.BM25().index(words(texts))`` then ``get_scores`` returns."""
+        m = self._model
+        dtype = np.dtype(m.dtype)
+        out = np.zeros(len(texts), dtype=dtype)
+        stats = self.counts(texts)
+        lengths = np.array([n for _, n in stats])
+        if not stats or not lengths.any():
+            return out.astype(np.float64)
+        avg = lengths.mean()
+        for word in self.words([question])[0]:  # repeated words count again, as in bm25s
+            tf = np.array([c.get(word, 0) for c, _ in stats], dtype=dtype)
+            df = int(np.count_nonzero(tf))
+            if df == 0:  # not in the corpus's vocabulary: bm25s drops it
+                continue
+            idf = np.array(self._idf(df, N=len(texts)), dtype=dtype)
+            tfc = self._tfc(tf_array=tf, l_d=lengths, l_avg=avg, k1=m.k1, b=m.b,
+                            delta=m.delta)
+            out += (idf * tfc).astype(dtype)
+        return out.astype(np.float64)
 
 
 class Dense:
