@@ -95,7 +95,7 @@ def prefix_order(trials: list[Trial]) -> list[Trial]:
     keep each prefix for the next trial, which needs a shorter or equal one.
     """
 
-    def first_offset(t: Trial) -> float:
-        return min(t.needle_depths) / 100.0 * t.context_length
+    def first_offset(t: Trial) -> float:  # a task without configured needles: its depth
+        return min(t.needle_depths, default=t.requested_depth) / 100.0 * t.context_length
 
     return sorted(trials, key=lambda t: (-first_offset(t), -t.context_length, t.repeat))

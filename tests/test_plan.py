@@ -178,3 +178,14 @@ def test_prefix_order_uses_the_earliest_needle() -> None:
     assert offsets == sorted(offsets, reverse=True)
     assert ordered[0].context_length == 4000 and offsets[0] == 400  # capped by the pinned 10%
     assert ordered[-1].context_length == 1000 and ordered[-1].requested_depth == 0
+
+
+def test_trials_of_a_task_without_configured_needles_are_ordered_by_depth() -> None:
+    exp = load_experiment({"name": "vt", "model": "scripted/perfect", "task": "ruler/vt",
+                           "grid": {"context_lengths": [1000, 2000], "depth_percents": [0, 50],
+                                    "length_includes_prompt": True}})
+    trials = plan(exp)
+    assert all(t.needle_depths == () for t in trials)
+    ordered = prefix_order(trials)
+    assert [(t.context_length, t.requested_depth) for t in ordered] == \
+        [(2000, 50.0), (1000, 50.0), (2000, 0.0), (1000, 0.0)]
