@@ -75,9 +75,11 @@ def test_the_endpoint_gets_multipart_wav_and_each_clip_is_sent_once(
         # the same trial again: everything from the cache
         again = make_transcriber(options, tmp_path / "cache")
         assert asyncio.run(again.transcribe(a.parts)) == first and len(srv.requests) == sent
-        # the needle elsewhere: only its old and new neighbourhoods are new
+        # the needle elsewhere: only its old and new neighbourhoods are new (a content-
+        # defined cut may move by one segment on each side of each: at most 3 + 3; how
+        # the prose falls into segments varies with espeak-ng's state in the process)
         asyncio.run(again.transcribe(b.parts))
-        assert 0 < len(srv.requests) - sent <= 4
+        assert 0 < len(srv.requests) - sent <= 6 < sent
     lines = first.splitlines()
     assert all(re.fullmatch(r"\[\d\d:\d\d:\d\d\] clip [0-9a-f]{12}", line) for line in lines)
     stamps = [line[:10] for line in lines]
