@@ -68,8 +68,14 @@ def make_row(
         savings = cache_savings(price, prompt, read, written)
         if completion.provider_id:
             extra["provider_id"] = completion.provider_id
-        if completion.raw:
-            extra["raw"] = completion.raw
+        raw = dict(completion.raw or {})
+        if isinstance(raw.get("rag"), dict):  # a rag/ cascade twin retrieved from its transcript
+            from niah.rag.transcript import recall_facts  # numpy/retrievers: only then
+
+            extra["rag"] = recall_facts(raw.pop("rag"), [n.answer for n in bp.needles
+                                                         if not n.distractor])
+        if raw:
+            extra["raw"] = raw
     return ResultRow(
         trial_id=trial.trial_id, experiment=experiment.name, model=spec.id,
         context_length=trial.context_length, context_tokens=bp.context_tokens,

@@ -59,9 +59,11 @@ BuilderFactory = Callable[[Experiment, ModelSpec], Builder]
 def default_builder(experiment: Experiment, model: ModelSpec) -> Builder:
     """The experiment's task's builder (``niah.tasks``; the needle task's for a video or
     audio haystack is the media builder); a ``rag/`` twin retrieves from its context."""
-    from niah.rag.builder import with_rag
+    from niah.rag.builder import check_rag, with_rag
     from niah.tasks.registry import task_builder
 
+    if model.is_rag:  # before its answering model's builder refuses in other words
+        check_rag(experiment, model)
     return with_rag(experiment, model, task_builder(experiment, model.inner))
 
 

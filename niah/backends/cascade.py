@@ -144,8 +144,18 @@ class CascadeBackend(Backend):
         room = window - max_tokens if window else max_prompt_tokens
         await self.inner.prepare(max(max_prompt_tokens, room), max_tokens)
 
+    retrieval: Any = None
+    """A ``niah.rag.transcript.TranscriptRetriever`` when this cascade answers for a RAG
+    twin (``rag/ocr+...``, set by ``niah.rag.backend``): the text model then reads only
+    the retrieved part of the transcript."""
+
     async def generate(self, request: Request) -> Completion:
         transcript = await self.transcriber.transcribe(request.media) if request.media else ""
+        last = request.messages[-1]
+        at = len(last.content) if request.media_at is None else request.media_at
+        rag: dict[str, Any] | None = None
+        if self.retrieval is not None:
+            transcript, rag = self.retrieval.retrieve(transcript, last.content[at:])
         tokens = self.tokenizer.count(transcript)
         prompt_tokens = (request.prompt_tokens or 0) + tokens
         window = self.context_window()
@@ -154,8 +164,6 @@ class CascadeBackend(Backend):
                 f"{self.stage}: the transcript is {tokens} tokens; the prompt ({prompt_tokens}) "
                 f"+ max_tokens {request.max_tokens} exceeds the window of {window} of "
                 f"{self.inner.spec.id}", kind="context_length_exceeded")
-        last = request.messages[-1]
-        at = len(last.content) if request.media_at is None else request.media_at
         text = last.content[:at] + transcript + last.content[at:]
         messages = [*request.messages[:-1], Message(role=last.role, content=text)]
         inner = request.model_copy(update={"messages": messages, "media": (), "media_at": None,
@@ -163,6 +171,8 @@ class CascadeBackend(Backend):
         completion = await self.inner.generate(inner)
         facts = {"transcript_sha256": hashlib.sha256(transcript.encode()).hexdigest(),
                  "transcript_chars": len(transcript), "transcript_tokens": tokens}
+        if rag is not None:
+            facts["rag"] = rag
         completion.raw = {**(completion.raw or {}), **facts}
         return completion
 

@@ -33,7 +33,14 @@ DEFAULT_FRAME_SIZE = (1280, 720)
 
 
 def media_form_of(spec: ModelSpec, media: MediaHaystackSpec) -> str:
-    """How ``spec`` takes ``media``, or the one-line refusal ``plan`` prints."""
+    """How ``spec`` takes ``media``, or the one-line refusal ``plan`` prints (a RAG twin
+    takes it as its answering cascade does)."""
+    if spec.is_rag:
+        if spec.inner.cascade_stage is None:
+            from niah.rag.config import media_refusal
+
+            raise ConfigError("model.id", media_refusal(spec.id, media.kind))
+        spec = spec.inner
     cls = backend_class(spec)
     form = cls.media_form(spec, media.kind) if cls is not None else None
     if form is None:
@@ -78,7 +85,7 @@ class MediaBuilder:
 
     @property
     def backend(self) -> type[Backend] | None:
-        return backend_class(self.model)
+        return backend_class(self.model.inner)  # a RAG twin: its answering cascade
 
     def haystack_text(self) -> bytes:
         """The source's own text, lower-cased, read once: needle values must avoid it."""
@@ -96,7 +103,7 @@ class MediaBuilder:
 
     def media_tokens(self, summary: MediaSummary) -> int | None:
         cls = self.backend
-        return cls.media_tokens(self.model, summary) if cls is not None else None
+        return cls.media_tokens(self.model.inner, summary) if cls is not None else None
 
     def overhead_tokens(self, question: str) -> int:
         """Prompt tokens outside the media: system, template, question, chat markup."""

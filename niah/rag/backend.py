@@ -26,6 +26,12 @@ class RagBackend(Backend):
 
         super().__init__(spec)
         self.inner = create_backend(spec.inner)
+        if spec.inner.cascade_stage is not None:  # rag/ocr+..., rag/asr+...: retrieve
+            from niah.backends.cascade import CascadeBackend  # from the transcript
+            from niah.rag.transcript import TranscriptRetriever
+
+            assert isinstance(self.inner, CascadeBackend), spec.id
+            self.inner.retrieval = TranscriptRetriever(spec.rag_settings, self.inner.tokenizer)
         self.max_concurrency = self.inner.max_concurrency
         self.remote = self.inner.remote
 

@@ -29,7 +29,7 @@ from niah.haystack.digest import prompt_digest
 from niah.plan import Trial
 from niah.prompt import Builder, BuiltPrompt
 from niah.rag.chunking import Chunk, Chunker, render
-from niah.rag.config import RagSpec
+from niah.rag.config import RagSpec, media_refusal
 from niah.rag.retrievers import Retriever, make_retriever, top_k
 from niah.results import ErrorInfo
 
@@ -137,6 +137,8 @@ def with_rag(experiment: Experiment, model: ModelSpec, builder: Builder) -> Buil
     if not model.is_rag:
         return builder
     check_rag(experiment, model)
+    if experiment.media is not None:  # the cascade retrieves from its transcript
+        return builder
     return RagBuilder(builder, model.rag_settings, make_retriever(model.rag_settings),
                       max_retries=experiment.run.max_retries)
 
@@ -144,12 +146,9 @@ def with_rag(experiment: Experiment, model: ModelSpec, builder: Builder) -> Buil
 def check_rag(experiment: Experiment, model: ModelSpec) -> None:
     """Refuse what a twin cannot do yet, before anything runs (one ``ConfigError``)."""
     kind = getattr(experiment.haystack, "kind", "")
-    if kind in MEDIA_KINDS:
-        # hook: a media haystack's cascade transcript is the document to chunk; wrap
-        # the media builder's transcript stage here once it exists
+    if kind in MEDIA_KINDS and model.inner.cascade_stage is None:
         raise ConfigError(f"model[{experiment.model.index(model)}].id",
-                          f"{model.id}: RAG over a {kind} haystack is not supported yet; "
-                          "use it with a text haystack")
+                          media_refusal(model.id, kind))
 
 
 def check_window(model: ModelSpec, window: int | None, overhead: int, max_tokens: int) -> int:

@@ -57,3 +57,10 @@ class RagSpec(BaseModel):
         if self.retriever != "bm25" and self.embeddings is None:
             raise ValueError(f"retriever {self.retriever} needs embeddings: {{base_url: ...}}")
         return self
+
+
+def media_refusal(model_id: str, kind: str) -> str:
+    """Why a ``rag/`` twin of a model that is no cascade cannot take a media haystack."""
+    stage = "ocr" if kind == "video" else "asr"
+    return (f"{model_id}: RAG over a {kind} haystack retrieves from a cascade's transcript: "
+            f"use rag/{stage}+<text model id>")

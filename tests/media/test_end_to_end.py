@@ -107,6 +107,30 @@ def test_cascade_transcribes_then_asks_the_text_model(tmp_path: Path) -> None:
     assert fakes.TRANSCRIBERS and fakes.TRANSCRIBERS[0].options == {"repeat": 1}
 
 
+def test_a_rag_twin_of_a_cascade_reads_only_the_retrieved_transcript(tmp_path: Path) -> None:
+    reader = {"id": "ocr+scripted/reader", "options": {"pattern": WORD}}
+    twin = {"id": "rag/ocr+scripted/reader", "options": {"pattern": WORD},
+            "rag": {"top_k": 2, "chunk_tokens": 64}}
+    cfg = write(tmp_path, model=[reader, twin])
+    assert main(["plan", cfg]) == 0
+    assert main(["run", cfg, "--out", "run"]) == 0
+    rows = read_rows(tmp_path / "run")
+    full = {r.trial_id: r for r in rows if r.model == reader["id"]}
+    rag = [r for r in rows if r.model == twin["id"]]
+    assert len(rag) == 9 and len(full) == 9
+    for row in rag:
+        facts = row.extra["rag"]
+        assert len(facts["retrieved"]) == min(2, facts["chunks"])
+        assert facts["retrieved_tokens"] <= 2 * 64 + 64  # whole lines: one may run over
+        assert facts["retrieved_tokens"] < facts["transcript_tokens"] or facts["chunks"] <= 2
+        # the scripted reader finds the word iff retrieval kept its line
+        assert row.score == facts["retrieval_recall"], facts
+        assert row.needles[0].time_s == full[row.trial_id].needles[0].time_s  # same trial
+        assert "text" not in facts and "rag" not in row.extra.get("raw", {})
+    assert sum(r.score or 0 for r in rag) >= 7  # BM25 on "secret word" finds its line
+    assert main(["report", "run"]) == 0
+
+
 def test_a_transcript_too_long_for_the_window_is_a_gray_error_row(tmp_path: Path) -> None:
     reader = {"id": "asr+scripted/reader", "context_window": 2000,
               "options": {"pattern": KEYWORD, "transcriber": {"repeat": 3}}}
@@ -147,6 +171,7 @@ def test_build_media_writes_files_and_lists_them(tmp_path: Path) -> None:
      "grid.context_lengths: a video haystack is swept over grid.durations"),
     ([EYE], {"grid": {"depth_percents": [50]}}, "grid.durations: required for a video haystack"),
     ("ocr+nosuch/x", {}, "unknown provider 'nosuch'"),
+    ("rag/scripted/eye", {}, "RAG over a video haystack retrieves from a cascade's transcript"),
 ])
 def test_bad_media_input_is_one_line_exit_2_and_writes_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], model: Any, extra: dict[str, Any],
