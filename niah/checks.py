@@ -50,7 +50,7 @@ def token_mismatch(rows: Iterable[ResultRow], model: str,
 
     A cascade (``ocr+``/``asr+``) is never compared: niah counts its prompt before the
     transcript exists, the text model after."""
-    if "+" in model.split("/", 1)[0]:
+    if "+" in model.removeprefix("rag/").split("/", 1)[0]:
         return None
     ratios: list[float] = []
     compared = 0

@@ -22,3 +22,5 @@ def test_a_mismatch_is_found_for_a_model_but_not_for_a_cascade() -> None:
     assert found is not None and found.rows == 1
     cascade = [_row("ocr+openai/gpt-4o", 100, 900)]
     assert token_mismatch(cascade, "ocr+openai/gpt-4o") is None
+    twin = [_row("rag/asr+openai/gpt-4o", 100, 900)]
+    assert token_mismatch(twin, "rag/asr+openai/gpt-4o") is None

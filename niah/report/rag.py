@@ -21,7 +21,7 @@ from niah.analysis import recall_by, select, series_labels
 from niah.rag.config import PREFIX
 from niah.report.heatmap import LABEL_PT, TITLE_PT, finish, new_figure, plot_heatmap
 from niah.report.tables import esc, num, pct, wide
-from niah.report.ticks import length_labels
+from niah.report.ticks import column_labels, unit_of, x_axis_label
 
 
 def rag_facts(extra: Any) -> dict[str, Any]:
@@ -70,11 +70,13 @@ def plot_rag_pair(df: pd.DataFrame, model: str, twin: str) -> tuple[Figure, Figu
     for name, values, style, marker in series:
         ys = [float(values.get(n, math.nan)) for n in lengths]
         ax.plot(xs, ys, style, marker=marker, label=name)
-    ax.set_xticks(xs, length_labels(lengths))
+    unit = unit_of(df)  # seconds for a video or audio haystack
+    ax.set_xticks(xs, column_labels(lengths, unit))
     ax.set_ylim(-0.05, 1.05)
-    ax.set_xlabel("Context length (tokens)", fontsize=LABEL_PT)
+    ax.set_xlabel(x_axis_label(lengths, unit), fontsize=LABEL_PT)
     ax.set_ylabel("Recall", fontsize=LABEL_PT)
-    ax.set_title("Long context versus RAG: recall by length", fontsize=TITLE_PT)
+    ax.set_title("Long context versus RAG: recall by "
+                 + ("duration" if unit == "seconds" else "length"), fontsize=TITLE_PT)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
     return finish(fig, [ax]), heat
