@@ -28,7 +28,8 @@ def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def _quickstart(name: str, durations: list[str], depths: list[float]) -> str:
     data: dict[str, Any] = yaml.safe_load((CONFIGS / name).read_text())
-    data["model"][0]["options"].update(ONE_THREAD)
+    data["model"] = data["model"][:1]  # the cascade (the audio config's RAG twin aside)
+    data["model"][0]["options"] = {**data["model"][0]["options"], **ONE_THREAD}
     data["grid"].update({"durations": durations, "depth_percents": depths})
     path = Path(name)
     path.write_text(yaml.safe_dump(data))
