@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from importlib import resources
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -123,6 +123,20 @@ def words() -> tuple[str, ...]:
     """The shipped English word list (``niah/data/ruler_words.txt``), sorted."""
     text = resources.files("niah").joinpath("data/ruler_words.txt").read_text("utf-8")
     return tuple(w for w in text.split("\n") if w and not w.startswith("#"))
+
+
+class RulerGrading:
+    """``Task.grade`` of RULER's tasks: RULER's metric (``task.options.metric``, else the
+    task's own default) over the built items."""
+
+    options_model: ClassVar[Any] = RulerOptions
+    default_metric: ClassVar[Metric] = "string_match_all"
+
+    def grade(self, bp: BuiltPrompt, response: str, finish_reason: str | None,
+              scoring: ScoringSpec, options: Any) -> Grade:
+        opts = parse_options(self.options_model, options)
+        return ruler_grade(bp, response, finish_reason, scoring,
+                           opts.metric or self.default_metric)
 
 
 def draw(kind: str, rng: random.Random) -> str:

@@ -14,19 +14,18 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from niah.config import Experiment, ModelSpec, ScoringSpec
+from niah.config import Experiment, ModelSpec
 from niah.errors import HaystackError
 from niah.plan import Trial
 from niah.prompt import BuiltPrompt
-from niah.scoring import Grade
 from niah.tasks.ruler.common import (
     DEPTHS,
+    RulerGrading,
     RulerOptions,
     check_common,
     draw,
     output_budget,
     parse_options,
-    ruler_grade,
 )
 from niah.tasks.ruler.text import NEEDLE, Item, TextBuilder
 
@@ -77,7 +76,7 @@ def template_text(kind: str, one: bool) -> str:
     return head + "\n{context}\n{question}"
 
 
-class RulerNiah:
+class RulerNiah(RulerGrading):
     """One of RULER's needle tasks (the class attributes are its defaults)."""
 
     name: ClassVar[str] = "ruler/niah"
@@ -100,11 +99,6 @@ class RulerNiah:
         self.check(experiment, options)
         return NiahBuilder(experiment, model, parse_options(NiahOptions, options),
                            self.options(options))
-
-    def grade(self, bp: BuiltPrompt, response: str, finish_reason: str | None,
-              scoring: ScoringSpec, options: Any) -> Grade:
-        opts = parse_options(NiahOptions, options)
-        return ruler_grade(bp, response, finish_reason, scoring, opts.metric or "string_match_all")
 
 
 class NiahBuilder:

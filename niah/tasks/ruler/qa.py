@@ -19,19 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from niah.config import Experiment, ModelSpec, ScoringSpec
+from niah.config import Experiment, ModelSpec
 from niah.errors import ConfigError
 from niah.plan import Trial
 from niah.prompt import BuiltPrompt
-from niah.scoring import Grade
 from niah.tasks.ruler.common import (
     ItemPrompt,
+    Metric,
+    RulerGrading,
     RulerOptions,
     check_common,
     fit_count,
     output_budget,
     parse_options,
-    ruler_grade,
 )
 from niah.tokenizers import tokenizer_for
 
@@ -153,7 +153,7 @@ def pick_docs(ds: Dataset, q: Question, n: int, rng: random.Random) -> list[int]
     return gold + list(q.nearby) + rng.sample(rest, n - len(gold) - len(q.nearby))
 
 
-class RulerQa:
+class RulerQa(RulerGrading):
     """RULER's QA task (``qa_1``: SQuAD, ``qa_2``: HotpotQA)."""
 
     name: ClassVar[str] = "ruler/qa"
@@ -174,10 +174,7 @@ class RulerQa:
         check_common(experiment, opts)
         return QaBuilder(experiment, model, opts, self.dataset(experiment, opts))
 
-    def grade(self, bp: BuiltPrompt, response: str, finish_reason: str | None,
-              scoring: ScoringSpec, options: Any) -> Grade:
-        opts = parse_options(QaOptions, options)
-        return ruler_grade(bp, response, finish_reason, scoring, opts.metric or "string_match_part")
+    default_metric: ClassVar[Metric] = "string_match_part"
 
 
 class Qa1(RulerQa):

@@ -16,18 +16,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from niah.config import Experiment, ModelSpec, ScoringSpec
+from niah.config import Experiment, ModelSpec
 from niah.haystack.sources import NOISE_FILLER
 from niah.plan import Trial
 from niah.prompt import BuiltPrompt
-from niah.scoring import Grade
 from niah.tasks.ruler.common import (
+    RulerGrading,
     RulerOptions,
     check_common,
     fit_count,
     output_budget,
     parse_options,
-    ruler_grade,
 )
 from niah.tasks.ruler.text import Item, TextBuilder
 from niah.tokenizers import Tokenizer
@@ -99,7 +98,7 @@ def example(tokenizer: Tokenizer, rng: random.Random, n_chains: int, hops: int) 
     return text(n) + " " + " ".join(names[0]) + "\n"
 
 
-class VariableTracking:
+class VariableTracking(RulerGrading):
     """RULER's ``vt``."""
 
     name: ClassVar[str] = "ruler/vt"
@@ -112,11 +111,6 @@ class VariableTracking:
         opts = parse_options(VtOptions, options)
         self.check(experiment, opts)
         return VtBuilder(experiment, model, opts)
-
-    def grade(self, bp: BuiltPrompt, response: str, finish_reason: str | None,
-              scoring: ScoringSpec, options: Any) -> Grade:
-        opts = parse_options(VtOptions, options)
-        return ruler_grade(bp, response, finish_reason, scoring, opts.metric or "string_match_all")
 
 
 class VtBuilder:

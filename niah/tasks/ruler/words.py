@@ -15,19 +15,18 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from niah.config import Experiment, ModelSpec, ScoringSpec
+from niah.config import Experiment, ModelSpec
 from niah.errors import ConfigError, HaystackError
 from niah.plan import Trial
 from niah.prompt import BuiltPrompt
-from niah.scoring import Grade
 from niah.tasks.ruler.common import (
     ItemPrompt,
+    RulerGrading,
     RulerOptions,
     check_common,
     fit_count,
     output_budget,
     parse_options,
-    ruler_grade,
     words,
 )
 from niah.tokenizers import tokenizer_for
@@ -80,7 +79,7 @@ def cwe_list(rng: random.Random, pool: list[str], n_words: int, n_common: int,
     return word_list, common
 
 
-class CommonWords:
+class CommonWords(RulerGrading):
     """RULER's ``cwe``."""
 
     name: ClassVar[str] = "ruler/cwe"
@@ -95,11 +94,6 @@ class CommonWords:
     def builder(self, experiment: Experiment, model: ModelSpec, options: Any) -> CweBuilder:
         self.check(experiment, options)
         return CweBuilder(experiment, model, parse_options(CweOptions, options))
-
-    def grade(self, bp: BuiltPrompt, response: str, finish_reason: str | None,
-              scoring: ScoringSpec, options: Any) -> Grade:
-        opts = parse_options(CweOptions, options)
-        return ruler_grade(bp, response, finish_reason, scoring, opts.metric or "string_match_all")
 
 
 class CweBuilder:
@@ -175,7 +169,7 @@ def zeta(a: float, n: int = 1000) -> float:
     return head + tail
 
 
-class FrequentWords:
+class FrequentWords(RulerGrading):
     """RULER's ``fwe``."""
 
     name: ClassVar[str] = "ruler/fwe"
@@ -187,11 +181,6 @@ class FrequentWords:
     def builder(self, experiment: Experiment, model: ModelSpec, options: Any) -> FweBuilder:
         self.check(experiment, options)
         return FweBuilder(experiment, model, parse_options(FweOptions, options))
-
-    def grade(self, bp: BuiltPrompt, response: str, finish_reason: str | None,
-              scoring: ScoringSpec, options: Any) -> Grade:
-        opts = parse_options(FweOptions, options)
-        return ruler_grade(bp, response, finish_reason, scoring, opts.metric or "string_match_all")
 
 
 class FweBuilder:
