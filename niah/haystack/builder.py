@@ -38,7 +38,7 @@ from niah.haystack.sources import Source, open_source
 from niah.haystack.template import render_parts, render_user
 from niah.needles import Needle, draw_needles, question_for
 from niah.plan import Trial
-from niah.prompt import BuiltPrompt, PlacedNeedle
+from niah.prompt import BuiltPrompt, KeepsLast, PlacedNeedle
 from niah.tokenizers import Tokenizer, tokenizer_for
 
 _Layout = list[tuple[str | None, tuple[int, int] | None]]
@@ -74,7 +74,7 @@ def _holds(sorted_arr: np.ndarray, value: int) -> bool:
     return i < len(sorted_arr) and int(sorted_arr[i]) == value
 
 
-class PromptBuilder:
+class PromptBuilder(KeepsLast):
     """Builds the prompts of one experiment for one model (its tokenizer)."""
 
     def __init__(
@@ -89,7 +89,6 @@ class PromptBuilder:
         self.source: Source = open_source(experiment.text_haystack, experiment)
         self._corpus: Corpus | None = None
         self._overhead: dict[str, int] = {}
-        self._last: BuiltPrompt | None = None
 
     @property
     def corpus(self) -> Corpus:
@@ -119,16 +118,6 @@ class PromptBuilder:
         if p.system:
             n += count(p.system) + CHAT_OVERHEAD_PER_MESSAGE
         return n + CHAT_OVERHEAD_REPLY
-
-    def build(self, trial: Trial) -> BuiltPrompt:
-        """The trial's prompt. The last one built is handed out once more without being
-        built again (``run`` measures the longest prompt first, then sends it first)."""
-        last, self._last = self._last, None
-        if last is not None and last.trial == trial:
-            return last
-        del last
-        built = self._last = self._build(trial)
-        return built
 
     def _build(self, trial: Trial) -> BuiltPrompt:
         corpus = self.corpus

@@ -24,7 +24,7 @@ from niah.media.base import MediaSource, MediaSummary, MediaTrial
 from niah.media.sources import media_cache_dir, open_media_source
 from niah.needles import draw_needles, question_for
 from niah.plan import Trial
-from niah.prompt import BuiltPrompt, PlacedNeedle
+from niah.prompt import BuiltPrompt, KeepsLast, PlacedNeedle
 from niah.tokenizers import Tokenizer, tokenizer_for
 
 CHAT_OVERHEAD_PER_MESSAGE = 4
@@ -63,7 +63,7 @@ def check_durations(experiment: Experiment, source: MediaSource) -> None:
                           "loop")
 
 
-class MediaBuilder:
+class MediaBuilder(KeepsLast):
     """Builds the media trials of one experiment for one model."""
 
     def __init__(self, experiment: Experiment, model: ModelSpec | None = None,
@@ -81,7 +81,6 @@ class MediaBuilder:
         self.out_dir = out_dir or media_cache_dir() / "trials"
         self._haystack_text: bytes | None = None
         self._overhead: dict[str, int] = {}
-        self._last: BuiltPrompt | None = None
 
     @property
     def backend(self) -> type[Backend] | None:
@@ -121,15 +120,6 @@ class MediaBuilder:
         needles = draw_needles(self.experiment, trial.seed, self.haystack_text())
         question = question_for(self.experiment, needles)
         return self.overhead_tokens(question), self.media_tokens(self.summary(trial))
-
-    def build(self, trial: Trial) -> BuiltPrompt:
-        """The trial's prompt; the last one built is handed out once more (``run``
-        measures the longest trial first, then sends it first)."""
-        last, self._last = self._last, None
-        if last is not None and last.trial == trial:
-            return last
-        built = self._last = self._build(trial)
-        return built
 
     def _build(self, trial: Trial) -> BuiltPrompt:
         needles = draw_needles(self.experiment, trial.seed, self.haystack_text())

@@ -27,7 +27,7 @@ from niah.config import Experiment, ModelSpec
 from niah.errors import ConfigError, ModelError, TransientModelError
 from niah.haystack.digest import prompt_digest
 from niah.plan import Trial
-from niah.prompt import Builder, BuiltPrompt
+from niah.prompt import Builder, BuiltPrompt, KeepsLast
 from niah.rag.chunking import Chunk, Chunker, render
 from niah.rag.config import RagSpec, media_refusal
 from niah.rag.retrievers import Retriever, make_retriever, top_k
@@ -41,7 +41,7 @@ def retry_sleep(seconds: float) -> None:
     time.sleep(seconds)
 
 
-class RagBuilder:
+class RagBuilder(KeepsLast):
     """Builds a trial with ``inner``, then keeps only the chunks ``retriever`` ranks best."""
 
     def __init__(self, inner: Builder, spec: RagSpec, retriever: Retriever,
@@ -54,16 +54,6 @@ class RagBuilder:
         self.max_retries = max_retries
         self.sleep = sleep
         self._rng = random.Random(0)
-        self._last: BuiltPrompt | None = None
-
-    def build(self, trial: Trial) -> BuiltPrompt:
-        """The trial's RAG prompt; the last one is handed out again without retrieving
-        anew (the runner's preflight builds the trial it then sends first)."""
-        last, self._last = self._last, None
-        if last is not None and last.trial == trial:
-            return last
-        built = self._last = self._build(trial)
-        return built
 
     def _build(self, trial: Trial) -> BuiltPrompt:
         full = self.inner.build(trial)
