@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from niah.config import cascade_stage_of
+from niah.rag.config import PREFIX as RAG_PREFIX
 from niah.results import ResultRow
 
 TEMPLATE_SLACK_TOKENS = 64
@@ -50,7 +52,7 @@ def token_mismatch(rows: Iterable[ResultRow], model: str,
 
     A cascade (``ocr+``/``asr+``) is never compared: niah counts its prompt before the
     transcript exists, the text model after."""
-    if "+" in model.removeprefix("rag/").split("/", 1)[0]:
+    if cascade_stage_of(model.removeprefix(RAG_PREFIX)) is not None:
         return None
     ratios: list[float] = []
     compared = 0

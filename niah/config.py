@@ -40,6 +40,14 @@ MAX_CONTEXT_LENGTH = 100_000_000
 _MODEL_ID = re.compile(r"^(?:(?:ocr|asr)\+)?[A-Za-z0-9_.\-]+/.+$")
 """``provider/model``, or a cascade ``ocr+provider/model`` / ``asr+provider/model``."""
 CASCADE_STAGES = ("ocr", "asr")
+TRANSCRIBER_KEY = "transcriber"
+"""A cascade's ``model.options`` key for its transcriber's settings."""
+
+
+def cascade_stage_of(model_id: str) -> str | None:
+    """``ocr`` or ``asr`` for a cascade id (``ocr+llamacpp/smollm2-135m``), else None."""
+    stage, plus, _ = model_id.split("/", 1)[0].partition("+")
+    return stage if plus and stage in CASCADE_STAGES else None
 MAX_TRIALS = 1_000_000
 """More trials per model than this is a typo (a grid of this size takes days to run)."""
 
@@ -180,8 +188,16 @@ class ModelSpec(_Strict):
     @property
     def cascade_stage(self) -> str | None:
         """``ocr`` or ``asr`` for a cascade id (``ocr+llamacpp/smollm2-135m``), else None."""
-        stage, plus, _ = self.provider.partition("+")
-        return stage if plus and stage in CASCADE_STAGES else None
+        return cascade_stage_of(self.id)
+
+    @property
+    def text_model(self) -> ModelSpec:
+        """The model that reads text: a cascade's text model (the id without ``ocr+`` or
+        ``asr+``, the options without ``transcriber``), else this spec itself."""
+        if self.cascade_stage is None:
+            return self
+        options = {k: v for k, v in self.options.items() if k != TRANSCRIBER_KEY}
+        return self.model_copy(update={"id": self.id.split("+", 1)[1], "options": options})
 
     @property
     def name(self) -> str:

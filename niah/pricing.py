@@ -100,8 +100,7 @@ def price_for(
     if model.is_rag:  # a RAG twin pays its answering model's price
         return price_for(model.inner, overrides, prompt_tokens)
     if model.cascade_stage is not None:  # ocr+/asr+: the text model's price (the
-        text_model = model.model_copy(update={"id": model.id.split("+", 1)[1]})
-        return price_for(text_model, overrides, prompt_tokens)  # transcriber runs here)
+        return price_for(model.text_model, overrides, prompt_tokens)  # transcriber: here)
     tiered = builtin_price(model)
     if tiered is not None:
         return tiered.for_prompt(prompt_tokens)

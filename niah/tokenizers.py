@@ -253,9 +253,8 @@ def resolve_tokenizer_name(setting: str, model: ModelSpec | None) -> tuple[str, 
         return setting, None
     if model is None:
         return "tiktoken:cl100k_base", None
-    model = model.inner  # a rag/ twin counts in its answering model's tokenizer
-    if model.cascade_stage is not None:  # ocr+/asr+: lengths are the text model's tokens
-        model = model.model_copy(update={"id": model.id.split("+", 1)[1]})
+    # a rag/ twin counts in its answering model's tokenizer, a cascade in its text model's
+    model = model.inner.text_model
     if model.provider in OPENAI_PROVIDERS:
         return f"tiktoken:{openai_encoding(model.name)}", None
     if model.provider == "llamacpp":

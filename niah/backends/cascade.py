@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from niah.backends.base import Backend, Completion, Message, Request
-from niah.config import ModelSpec, RunSpec
+from niah.config import TRANSCRIBER_KEY, ModelSpec, RunSpec
 from niah.errors import ConfigError, MissingDependency, PermanentModelError, UserError
 from niah.media.base import HaystackMedia, MediaKind, MediaSummary, Transcriber
 from niah.tokenizers import Tokenizer, load_tokenizer, resolve_tokenizer_name
@@ -31,16 +31,8 @@ TRANSCRIBERS: dict[str, str] = {
 """Where each stage's transcriber factory lives (tests point these at fakes)."""
 FORMS: dict[str, tuple[HaystackMedia, str]] = {"ocr": ("video", "video"), "asr": ("audio", "wav")}
 """The medium each stage reads and the form it wants it in."""
-TRANSCRIBER_KEY = "transcriber"
 
 TranscriberFactory = Callable[[dict[str, Any], Path], Transcriber]
-
-
-def inner_spec(spec: ModelSpec) -> ModelSpec:
-    """The text model of a cascade: the id without ``ocr+``/``asr+``, the options
-    without ``transcriber``, the rest (URL, key, window) as given."""
-    options = {k: v for k, v in spec.options.items() if k != TRANSCRIBER_KEY}
-    return spec.model_copy(update={"id": spec.id.split("+", 1)[1], "options": options})
 
 
 def _registry() -> Any:
@@ -73,7 +65,7 @@ class CascadeBackend(Backend):
         stage = spec.cascade_stage
         assert stage is not None, spec.id
         self.stage = stage
-        self.inner: Backend = _registry().create_backend(inner_spec(spec))
+        self.inner: Backend = _registry().create_backend(spec.text_model)
         self.max_concurrency = self.inner.max_concurrency
         self.remote = self.inner.remote
         self._cache_dir = cache_dir
@@ -91,17 +83,17 @@ class CascadeBackend(Backend):
 
     @classmethod
     def known_window(cls, spec: ModelSpec) -> int | None:
-        return _registry().context_window(inner_spec(spec))  # type: ignore[no-any-return]
+        return _registry().context_window(spec.text_model)  # type: ignore[no-any-return]
 
     @classmethod
     def temperature_refusal(cls, spec: ModelSpec) -> str | None:
-        inner = _registry().backend_class(inner_spec(spec))
-        return inner.temperature_refusal(inner_spec(spec)) if inner is not None else None
+        inner = _registry().backend_class(spec.text_model)
+        return inner.temperature_refusal(spec.text_model) if inner is not None else None
 
     @classmethod
     def auto_temperature(cls, spec: ModelSpec) -> float | None:
-        inner = _registry().backend_class(inner_spec(spec))
-        return inner.auto_temperature(inner_spec(spec)) if inner is not None else 0.0
+        inner = _registry().backend_class(spec.text_model)
+        return inner.auto_temperature(spec.text_model) if inner is not None else 0.0
 
     @classmethod
     def prompt_cache_refusal(cls, spec: ModelSpec) -> str | None:
@@ -115,7 +107,7 @@ class CascadeBackend(Backend):
         if not isinstance(options, dict):
             raise ConfigError(f"model.options.{TRANSCRIBER_KEY}",
                               "expected a mapping of transcriber settings")
-        _registry().check_model(inner_spec(spec), run)
+        _registry().check_model(spec.text_model, run)
 
     def context_window(self) -> int | None:
         return self.spec.context_window or self.inner.context_window()
@@ -134,7 +126,7 @@ class CascadeBackend(Backend):
     def tokenizer(self) -> Tokenizer:
         """The inner model's own tokenizer (``tokenizer: auto``), to size the transcript."""
         if self._tokenizer is None:
-            name, _ = resolve_tokenizer_name("auto", inner_spec(self.spec))
+            name, _ = resolve_tokenizer_name("auto", self.spec.text_model)
             self._tokenizer = load_tokenizer(name)
         return self._tokenizer
 

@@ -10,7 +10,7 @@ import pytest
 
 from niah.backends import cascade, registry
 from niah.backends.base import Message, Request
-from niah.backends.cascade import CascadeBackend, inner_spec
+from niah.backends.cascade import CascadeBackend
 from niah.config import ModelSpec, RunSpec
 from niah.errors import ConfigError, MissingDependency, PermanentModelError, UserError
 from niah.media.base import MediaPart
@@ -57,7 +57,7 @@ def test_ids_parse_into_stage_and_inner_model() -> None:
     spec = ModelSpec(id="ocr+llamacpp/smollm2-135m", context_window=4096,
                      options={"transcriber": {"upscale": 2}, "n_threads": 1})
     assert spec.cascade_stage == "ocr" and spec.provider == "ocr+llamacpp"
-    inner = inner_spec(spec)
+    inner = spec.text_model
     assert inner.id == "llamacpp/smollm2-135m" and inner.options == {"n_threads": 1}
     assert inner.context_window == 4096
     assert registry.is_known("asr+openai") and not registry.is_known("asr+nosuch")
