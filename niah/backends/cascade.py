@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from importlib import import_module
 from pathlib import Path
 from typing import Any, ClassVar
 
 from niah.backends.base import Backend, Completion, Message, Request
 from niah.config import TRANSCRIBER_KEY, ModelSpec, RunSpec
-from niah.errors import ConfigError, MissingDependency, PermanentModelError, UserError
-from niah.media.base import HaystackMedia, MediaKind, MediaSummary, Transcriber
+from niah.errors import ConfigError, PermanentModelError
+from niah.media.base import HaystackMedia, MediaKind, MediaSummary, Transcriber, load_lazily
 from niah.tokenizers import Tokenizer, load_tokenizer, resolve_tokenizer_name
 
 TRANSCRIBERS: dict[str, str] = {
@@ -42,16 +41,9 @@ def _registry() -> Any:
 
 
 def transcriber_factory(stage: str) -> TranscriberFactory:
-    module_name, _, attr = TRANSCRIBERS[stage].partition(":")
-    try:
-        module = import_module(module_name)
-    except ImportError as exc:
-        if exc.name is not None and exc.name.split(".")[0] == "niah":
-            raise UserError(f"model.id: {stage}+ cascades are not in this niah build "
-                            f"({module_name} is missing)") from None
-        raise MissingDependency(exc.name or module_name,
-                                "video" if stage == "ocr" else "audio") from None
-    factory: TranscriberFactory = getattr(module, attr)
+    factory: TranscriberFactory = load_lazily(
+        TRANSCRIBERS[stage], "video" if stage == "ocr" else "audio",
+        f"model.id: {stage}+ cascades are not in this niah build")
     return factory
 
 

@@ -13,8 +13,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
+
+from niah.errors import MissingDependency, UserError
 
 MediaKind = Literal["image", "video", "audio"]
 HaystackMedia = Literal["video", "audio"]
@@ -146,3 +149,18 @@ def depth_bin(depth: float, depths: Sequence[float] | None) -> tuple[float, floa
         return lo, hi
     lo = min(90.0, math.floor(depth / 10) * 10.0)
     return lo, lo + 10.0
+
+
+def load_lazily(target: str, extra: str, missing: str, package: str | None = None) -> Any:
+    """``module:attr`` imported when first used, so text experiments never load the
+    media extras. A missing niah module is a ``UserError`` (``missing``, "... are not in
+    this niah build"); any other missing package is the ``extra``'s install hint, naming
+    ``package`` (else the module that was missing)."""
+    module_name, _, attr = target.partition(":")
+    try:
+        module = import_module(module_name)
+    except ImportError as exc:
+        if exc.name is not None and exc.name.split(".")[0] == "niah":
+            raise UserError(f"{missing} ({module_name} is missing)") from None
+        raise MissingDependency(package or exc.name or module_name, extra) from None
+    return getattr(module, attr)

@@ -9,13 +9,11 @@ relative paths resolve against, and a cache folder of its own.
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib import import_module
 from pathlib import Path
 
 from niah.config import Experiment, MediaHaystackSpec
-from niah.errors import MissingDependency, UserError
 from niah.haystack.corpus import cache_dir
-from niah.media.base import MediaSource
+from niah.media.base import MediaSource, load_lazily
 
 Opener = Callable[[MediaHaystackSpec, Path, Path], MediaSource]
 OPENERS: dict[str, str] = {
@@ -36,15 +34,8 @@ def media_cache_dir() -> Path:
 
 def opener(kind: str) -> Opener:
     """The opener of ``kind``; a missing extra says which ``pip install`` fixes it."""
-    module_name, _, attr = OPENERS[kind].partition(":")
-    try:
-        module = import_module(module_name)
-    except ImportError as exc:
-        if exc.name is not None and exc.name.split(".")[0] == "niah":
-            raise UserError(f"haystack.kind: {kind} haystacks are not in this niah build "
-                            f"({module_name} is missing)") from None
-        raise MissingDependency(EXTRA_PACKAGE, kind) from None
-    found: Opener = getattr(module, attr)
+    found: Opener = load_lazily(OPENERS[kind], kind, f"haystack.kind: {kind} haystacks are "
+                                "not in this niah build", EXTRA_PACKAGE)
     return found
 
 
