@@ -343,12 +343,8 @@ def plot_multi_needle(
     for label in series_labels(df):
         curve = recall_table(df, label, "context_length", confidence).dropna(subset=["recall"])
         x, y = curve.index.to_numpy(dtype=float), curve["recall"].to_numpy(dtype=float)
-        (line,) = ax.plot(x, y, marker="o", markersize=4, linewidth=1.8,
-                          label=display_name_of(df, label))
-        bars = [y - curve["recall_low"].to_numpy(dtype=float),
-                curve["recall_high"].to_numpy(dtype=float) - y]
-        ax.errorbar(x, y, yerr=bars, fmt="none", ecolor=line.get_color(), elinewidth=1.0,
-                    alpha=0.7)
+        recall_line(ax, x, y, curve["recall_low"], curve["recall_high"],
+                    display_name_of(df, label))
     if lengths and lengths[-1] / lengths[0] >= 8:
         ax.set_xscale("log")
     ax.minorticks_off()
@@ -364,12 +360,26 @@ def plot_multi_needle(
     needles = f"{counts[0]} needles" if len(counts) == 1 else "multiple needles"
     ax.set_title(title or f"Multi-needle recall ({needles}; bars: {confidence:.0%} intervals)",
                  fontsize=TITLE_PT - 1)
+    style_line_axes(ax)
+    return fig
+
+
+def recall_line(ax: Axes, x: np.ndarray, y: np.ndarray, low: pd.Series, high: pd.Series,
+                label: str) -> None:
+    """One model's recall curve with its interval as error bars, in the line's colour."""
+    (line,) = ax.plot(x, y, marker="o", markersize=4, linewidth=1.8, label=label)
+    bars = [y - np.asarray(low, dtype=float), np.asarray(high, dtype=float) - y]
+    ax.errorbar(x, y, yerr=bars, fmt="none", ecolor=line.get_color(), elinewidth=1.0,
+                alpha=0.7)
+
+
+def style_line_axes(ax: Axes) -> None:
+    """The recall charts' look: light grid behind, no top or right spine, plain legend."""
     ax.grid(True, color="#DDDDDD", linewidth=0.8)
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     ax.legend(frameon=False, fontsize=LEGEND_PT - 1)
-    return fig
 
 
 def cell_rgb(value: float) -> tuple[float, float, float]:

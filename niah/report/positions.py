@@ -12,7 +12,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from niah.analysis import series_labels
-from niah.report.heatmap import LEGEND_PT, TITLE_PT, new_figure
+from niah.report.heatmap import TITLE_PT, new_figure, recall_line, style_line_axes
 from niah.report.scale import display_name_of
 from niah.stats import CONFIDENCE, wilson_intervals
 
@@ -75,21 +75,13 @@ def plot_recall_by_position(df: pd.DataFrame, confidence: float = CONFIDENCE) ->
         rows = table[(table["model"] == label) & (table["needles"] > 0)]
         x = ((rows["position_from"] + rows["position_to"]) / 2).to_numpy(dtype=float)
         y = rows["recall"].to_numpy(dtype=float)
-        (line,) = ax.plot(x, y, marker="o", markersize=4, linewidth=1.8,
-                          label=display_name_of(df, label))
-        bars = [y - rows["recall_low"].to_numpy(dtype=float),
-                rows["recall_high"].to_numpy(dtype=float) - y]
-        ax.errorbar(x, y, yerr=bars, fmt="none", ecolor=line.get_color(), elinewidth=1.0,
-                    alpha=0.7)
+        recall_line(ax, x, y, rows["recall_low"], rows["recall_high"],
+                    display_name_of(df, label))
     ax.set_xlim(0, 100)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("Needle position in the context (% of its tokens before the needle)")
     ax.set_ylabel("Recall (fraction of needles found)")
     ax.set_title(f"Recall by needle position (all lengths; bars: {confidence:.0%} intervals)",
                  fontsize=TITLE_PT - 1)
-    ax.grid(True, color="#DDDDDD", linewidth=0.8)
-    ax.set_axisbelow(True)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    ax.legend(frameon=False, fontsize=LEGEND_PT - 1)
+    style_line_axes(ax)
     return fig
