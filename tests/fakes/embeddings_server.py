@@ -19,6 +19,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.loopback import LoopbackServer
+
 _WORD = re.compile(r"[a-z0-9]+")
 
 
@@ -29,7 +31,7 @@ def bag_of_words(text: str, dimensions: int) -> list[float]:
     return vec
 
 
-class FakeEmbeddingsServer:
+class FakeEmbeddingsServer(LoopbackServer):
     def __init__(self, dimensions: int = 64, script: list[int | None] | None = None,
                  wrong_dimensions: bool = False) -> None:
         self.dimensions = dimensions
@@ -54,9 +56,8 @@ class FakeEmbeddingsServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.base_url = f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._serve(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+        self.base_url = f"http://127.0.0.1:{self.port}/v1"
 
     def answer(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         with self._lock:
@@ -73,11 +74,3 @@ class FakeEmbeddingsServer:
         data = [{"object": "embedding", "index": i, "embedding": bag_of_words(t, size)}
                 for i, t in enumerate(texts)]
         return 200, {"object": "list", "data": data, "model": body.get("model")}
-
-    def __enter__(self) -> FakeEmbeddingsServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()

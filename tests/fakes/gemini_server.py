@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from tests.fakes.loopback import LoopbackServer
 from tests.fakes.openai_server import RecordedRequest
 
 
@@ -52,17 +53,15 @@ class _Server(ThreadingHTTPServer):
         self.state = state
 
 
-class FakeGeminiServer:
+class FakeGeminiServer(LoopbackServer):
     def __init__(self, api_key: str, *, inline_limit: int = 100_000_000,
                  processing_polls: int = 1, fail_processing: bool = False) -> None:
         self._state = _State(api_key, inline_limit, processing_polls, fail_processing)
-        self._server = _Server(self._state)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._serve(_Server(self._state))
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1beta"
+        return f"http://127.0.0.1:{self.port}/v1beta"
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -73,15 +72,6 @@ class FakeGeminiServer:
     def files(self) -> dict[str, StoredFile]:
         with self._state.lock:
             return dict(self._state.files)
-
-    def __enter__(self) -> FakeGeminiServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
 
 
 class _Handler(BaseHTTPRequestHandler):

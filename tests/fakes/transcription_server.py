@@ -21,6 +21,8 @@ from email.policy import HTTP
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tests.fakes.loopback import LoopbackServer
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -74,24 +76,13 @@ class _Server(ThreadingHTTPServer):
         self.owner = owner
 
 
-class FakeTranscriptionServer:
+class FakeTranscriptionServer(LoopbackServer):
     def __init__(self, status: int = 200) -> None:
         self.status = status
         self.requests: list[dict[str, Any]] = []
         self.lock = threading.Lock()
-        self._server = _Server(self)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._serve(_Server(self))
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def __enter__(self) -> FakeTranscriptionServer:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(timeout=5)
+        return f"http://127.0.0.1:{self.port}/v1"
